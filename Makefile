@@ -1,0 +1,64 @@
+# The two commands of README.md: `make run` and `make test`. Everything they need is
+# installed by this file (and scripts/ it calls), so both work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+RUN_STAMP := $(VENV)/.run-installed
+DEV_STAMP := $(VENV)/.dev-installed
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sigportal
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: run test install install-dev lint typecheck check bench-core bench-upload bench-scale clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@ $(RUN_STAMP)
+
+install: $(RUN_STAMP)
+install-dev: $(DEV_STAMP)
+
+# The embedded default: SQLite and keys under $SIGPORTAL_DATA_DIR (var/), tasks in-process.
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py sigportal_init
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@echo "sigportal serving http://127.0.0.1:$(PORT)"
+	exec $(VENV)/bin/gunicorn sigportal.wsgi --bind 127.0.0.1:$(PORT) --workers 1 \
+	  --threads 8 --access-logfile - --error-logfile -
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install-dev
+	$(VENV)/bin/mypy
+
+# The whole suite against the machine's PostgreSQL and Redis (DATABASE_URL, REDIS_URL).
+test: install-dev lint typecheck
+	rm -rf var/test && mkdir -p var/test
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
+	SIGPORTAL_DATA_DIR="$(CURDIR)/var/test" \
+	  $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench-core: install-dev
+	$(PY) -m bench.core
+
+bench-upload: install-dev
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(PY) -m bench.upload
+
+bench-scale: install-dev
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(PY) -m bench.scale
+
+clean:
+	rm -rf $(VENV) var/test .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,181 @@
+"""Settings, read only from the environment (STYLE.md habit 10).
+
+Every variable is listed in `.env.example`. The embedded default (no DATABASE_URL, no
+REDIS_URL) is SQLite plus in-process tasks, with secrets generated under the data
+directory at first start, so `make run` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+DATA_DIR = Path(env.str("SIGPORTAL_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+KEY_DIR = DATA_DIR / "keys"
+
+
+def _generated_secret(name: str) -> str:
+    """A secret kept in the data directory, made at first start (never in the repo)."""
+    path = DATA_DIR / name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+PORT = env.int("PORT", default=8000)
+PUBLIC_URL = env.str("SIGPORTAL_PUBLIC_URL", default=f"http://127.0.0.1:{PORT}").rstrip("/")
+_public = urlsplit(PUBLIC_URL)
+if _public.scheme not in ("http", "https") or not _public.hostname or _public.path not in ("", "/"):
+    raise environ.ImproperlyConfigured(
+        "SIGPORTAL_PUBLIC_URL must be http(s)://host[:port] with no path "
+        "(sigstore-python drops any path prefix from the CA URL)"
+    )
+# The checkpoint signer name: host[:port] of the public URL (INTEROP §4.6, DESIGN.md).
+PUBLIC_HOST = _public.netloc
+
+DEBUG = env.bool("SIGPORTAL_DEBUG", default=False)
+SECRET_KEY = env.str("SIGPORTAL_SECRET_KEY", default="") or _generated_secret("secret_key")
+# Passphrase of the encrypted PEM keys on disk. Production sets it from a secret store.
+KEY_PASSPHRASE = env.str("SIGPORTAL_KEY_PASSPHRASE", default="") or _generated_secret(
+    "key_passphrase"
+)
+
+ALLOWED_HOSTS = env.list(
+    "SIGPORTAL_ALLOWED_HOSTS", default=[_public.hostname, "127.0.0.1", "localhost", "[::1]"]
+)
+
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'sigportal.sqlite3'}"
+    ),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("SIGPORTAL_CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default: one writer at a time, wait for the lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+REDIS_URL = env.str("REDIS_URL", default="")
+# Without a broker, Celery tasks run in the web process (see sigportal/inprocess.py).
+TASKS_IN_PROCESS = env.bool("SIGPORTAL_TASKS_IN_PROCESS", default=not REDIS_URL)
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = TASKS_IN_PROCESS
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Transparency log.
+TLOG_MAX_BODY_BYTES = env.int("SIGPORTAL_MAX_BODY_BYTES", default=128 * 1024)
+TLOG_MAX_JSON_DEPTH = env.int("SIGPORTAL_MAX_JSON_DEPTH", default=32)
+TLOG_MAX_BATCH = env.int("SIGPORTAL_MAX_BATCH", default=1024)
+TLOG_CHECKPOINT_INTERVAL_SECONDS = env.int("SIGPORTAL_CHECKPOINT_INTERVAL", default=60)
+TLOG_SEARCH_PAGE_SIZE = env.int("SIGPORTAL_SEARCH_PAGE_SIZE", default=1000)
+if TLOG_MAX_BODY_BYTES < 1024 or TLOG_MAX_BATCH < 1 or TLOG_CHECKPOINT_INTERVAL_SECONDS < 1:
+    raise environ.ImproperlyConfigured("SIGPORTAL_MAX_BODY_BYTES/MAX_BATCH/CHECKPOINT_INTERVAL")
+DATA_UPLOAD_MAX_MEMORY_SIZE = TLOG_MAX_BODY_BYTES
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "tlog",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+# Compatibility routes are exact (`api/v1/log/entries`); never redirect a POST to add a slash.
+APPEND_SLASH = False
+
+ROOT_URLCONF = "sigportal.urls"
+WSGI_APPLICATION = "sigportal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env.str("SIGPORTAL_STATIC_ROOT", default=str(DATA_DIR / "staticfiles")))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if _public.scheme == "https":
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "sigportal.errors.api_exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "sigportal API",
+    "DESCRIPTION": (
+        "Rekor v1-compatible transparency log, C2SP tiles, and (later) Fulcio-compatible CA."
+    ),
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("SIGPORTAL_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

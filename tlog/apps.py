@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TlogConfig(AppConfig):
+    name = "tlog"
+    verbose_name = "Transparency log"
