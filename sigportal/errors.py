@@ -86,7 +86,9 @@ _API_PREFIXES = ("/api/", "/ct/", "/tlog/")
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith(_API_PREFIXES):
-        return JsonResponse(error_body("not_found", f"no such resource: {request.path}"), status=404)
+        return JsonResponse(
+            error_body("not_found", f"no such resource: {request.path}"), status=404
+        )
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception or Http404())

@@ -64,7 +64,9 @@ def read_json_body(request: Request, *, max_bytes: int | None = None) -> Any:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
     if _depth(value) > settings.TLOG_MAX_JSON_DEPTH:
         raise ApiError(
-            400, "too_deep", f"the JSON document is nested deeper than {settings.TLOG_MAX_JSON_DEPTH}"
+            400,
+            "too_deep",
+            f"the JSON document is nested deeper than {settings.TLOG_MAX_JSON_DEPTH}",
         )
     return value
 
@@ -77,7 +79,9 @@ def query_int(request: Request, name: str, *, required: bool, minimum: int = 0) 
             raise ApiError(400, "missing_parameter", f"the query parameter {name} is required")
         return None
     if not raw.isdigit() or len(raw) > 19 or int(raw) >= 2**63:
-        raise ApiError(400, "bad_parameter", f"{name} must be an integer between {minimum} and 2^63-1")
+        raise ApiError(
+            400, "bad_parameter", f"{name} must be an integer between {minimum} and 2^63-1"
+        )
     value = int(raw)
     if value < minimum:
         raise ApiError(400, "bad_parameter", f"{name} must be at least {minimum}")

@@ -19,6 +19,7 @@ _started = threading.Event()
 
 
 def _run_forever() -> None:
+    app.loader.import_default_modules()  # autodiscovery, as a worker does at start
     due = dict.fromkeys(PERIODIC_TASKS, 0.0)
     while True:
         now = time.monotonic()

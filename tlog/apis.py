@@ -1,0 +1,433 @@
+"""The Rekor v1-compatible REST API (INTEROP §4) and the C2SP tlog-tiles read API.
+
+Views only translate HTTP: they validate input, call one service or selector, and
+render. Compatibility views answer JSON whatever the Accept header says, take no
+cookies (so no CSRF) and live at exact paths (no slash redirects).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from sigportal.errors import ApiError
+from sigportal.http import IgnoreClientContentNegotiation, query_int, read_json_body
+from tlog import rekor, selectors, services
+from tlog.core import tiles
+from tlog.kinds import EntryError, accept_proposed_entry
+from tlog.models import Log
+
+REKOR = Log.Kind.REKOR
+_MAX_RETRIEVE = 10  # Rekor's own bound on entryUUIDs/logIndexes/entries per request
+
+
+class CompatView(APIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    content_negotiation_class = IgnoreClientContentNegotiation
+
+    def handle_exception(self, exc: Exception) -> Response:
+        return super().handle_exception(_translate(exc))
+
+
+def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, EntryError):
+        return ApiError(400, exc.code, exc.message)
+    if isinstance(exc, selectors.NotFound):
+        return ApiError(404, "not_found", str(exc))
+    if isinstance(exc, services.LogUnavailable):
+        return ApiError(503, "log_unavailable", str(exc))
+    if isinstance(exc, services.LogFaulty | selectors.TilesMissing):
+        return ApiError(
+            503, "log_inconsistent", "the log failed a consistency check and is not served"
+        )
+    return exc
+
+
+def _require_healthy(log: Log) -> Log:
+    if log.fault:
+        raise services.LogFaulty(log.fault)
+    return log
+
+
+def _tree_id_param(request: Request) -> int | None:
+    raw = request.query_params.get("treeID")
+    if raw in (None, ""):
+        return None
+    if not raw.isdigit() or len(raw) > 19:
+        raise ApiError(400, "bad_parameter", "treeID must be a decimal tree id")
+    return int(raw)
+
+
+_ENTRY_DOC = OpenApiTypes.OBJECT
+
+
+class LogEntriesApi(CompatView):
+    @extend_schema(
+        operation_id="createLogEntry",
+        summary="Add an entry (hashedrekord 0.0.1, dsse 0.0.1, intoto 0.0.2)",
+        description=(
+            "Verifies the entry's signature, integrates it into the log and answers once it is "
+            "covered by a signed checkpoint: `{uuid: {body, integratedTime, logID, logIndex, "
+            "verification: {inclusionProof, signedEntryTimestamp}}}`. 409 if already logged."
+        ),
+        request=OpenApiTypes.OBJECT,
+        responses={201: _ENTRY_DOC, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request) -> Response:
+        proposed = read_json_body(request)
+        accepted = accept_proposed_entry(proposed)
+        try:
+            entry = services.entry_submit(kind=REKOR, accepted=accepted)
+        except services.DuplicateEntry as dup:
+            uuid = selectors.entry_uuid(dup.existing)
+            return Response(
+                {"code": "entry_exists", "message": f"an equivalent entry already exists: {uuid}"},
+                status=409,
+                headers={"Location": f"/api/v1/log/entries/{uuid}"},
+            )
+        doc = rekor.entry_document(entry)
+        uuid = next(iter(doc))
+        return Response(doc, status=201, headers={"Location": f"/api/v1/log/entries/{uuid}"})
+
+    @extend_schema(
+        operation_id="getLogEntryByIndex",
+        summary="Get an entry by its (global) log index",
+        parameters=[OpenApiParameter("logIndex", int, required=True)],
+        responses={200: _ENTRY_DOC, 404: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request) -> Response:
+        index = query_int(request, "logIndex", required=True)
+        assert index is not None
+        entry = selectors.entry_by_global_index(index)
+        return Response(rekor.entry_document(entry))
+
+
+class LogEntryByUuidApi(CompatView):
+    @extend_schema(
+        operation_id="getLogEntryByUUID",
+        summary="Get an entry by UUID (64 hex leaf hash, or 80 hex with the tree id)",
+        responses={200: _ENTRY_DOC, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request, uuid: str) -> Response:
+        try:
+            entry = selectors.entry_by_uuid(uuid)
+        except ValueError as exc:
+            raise ApiError(400, "bad_uuid", str(exc)) from None
+        return Response(rekor.entry_document(entry))
+
+
+def _str_list(value: Any, name: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ApiError(400, "malformed_request", f"{name} must be a list")
+    if len(value) > _MAX_RETRIEVE:
+        raise ApiError(400, "too_many", f"at most {_MAX_RETRIEVE} {name} per request")
+    return value
+
+
+class LogEntriesRetrieveApi(CompatView):
+    @extend_schema(
+        operation_id="searchLogQuery",
+        summary="Retrieve entries by entryUUIDs, logIndexes or proposed entries",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request) -> Response:
+        query = read_json_body(request)
+        if not isinstance(query, dict):
+            raise ApiError(400, "malformed_request", "the body must be a JSON object")
+        unknown = set(query) - {"entryUUIDs", "logIndexes", "entries"}
+        if unknown:
+            raise ApiError(400, "malformed_request", f"unknown fields: {sorted(unknown)}")
+        found: list[dict[str, Any]] = []
+        for uuid in _str_list(query.get("entryUUIDs"), "entryUUIDs"):
+            if not isinstance(uuid, str):
+                raise ApiError(400, "malformed_request", "entryUUIDs must be strings")
+            try:
+                found.append(rekor.entry_document(selectors.entry_by_uuid(uuid)))
+            except ValueError as exc:
+                raise ApiError(400, "bad_uuid", str(exc)) from None
+            except selectors.NotFound:
+                continue
+        for index in _str_list(query.get("logIndexes"), "logIndexes"):
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 2**63:
+                raise ApiError(400, "malformed_request", "logIndexes must be non-negative integers")
+            try:
+                found.append(rekor.entry_document(selectors.entry_by_global_index(index)))
+            except selectors.NotFound:
+                continue
+        for proposed in _str_list(query.get("entries"), "entries"):
+            accepted = accept_proposed_entry(proposed)
+            leaf = hashlib.sha256(b"\x00" + accepted.canonical_body).hexdigest()
+            try:
+                found.append(rekor.entry_document(selectors.entry_by_uuid(leaf)))
+            except selectors.NotFound:
+                continue
+        return Response(found)
+
+
+class LogInfoApi(CompatView):
+    @extend_schema(
+        operation_id="getLogInfo",
+        summary="The active shard's signed tree head, and every inactive shard's",
+        parameters=[OpenApiParameter("treeID", str)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request) -> Response:
+        log = _require_healthy(
+            selectors.log_by_tree_id(kind=REKOR, tree_id=_tree_id_param(request))
+        )
+        doc = rekor.tree_document(log)
+        doc["inactiveShards"] = [
+            rekor.tree_document(shard)
+            for shard in selectors.logs_of_kind(kind=REKOR)
+            if shard.state == Log.State.FROZEN and shard.pk != log.pk
+        ]
+        return Response(doc)
+
+
+class LogPublicKeyApi(CompatView):
+    @extend_schema(
+        operation_id="getPublicKey",
+        summary="The log's public key (PEM)",
+        parameters=[OpenApiParameter("treeID", str)],
+        responses={(200, "application/x-pem-file"): OpenApiTypes.STR},
+    )
+    def get(self, request: Request) -> HttpResponse:
+        log = selectors.log_by_tree_id(kind=REKOR, tree_id=_tree_id_param(request))
+        pem = serialization.load_der_public_key(bytes(log.public_key_der)).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return HttpResponse(pem, content_type="application/x-pem-file")
+
+
+class LogProofApi(CompatView):
+    @extend_schema(
+        operation_id="getLogProof",
+        summary="Consistency proof between two tree sizes (RFC 6962)",
+        parameters=[
+            OpenApiParameter("firstSize", int),
+            OpenApiParameter("lastSize", int, required=True),
+            OpenApiParameter("treeID", str),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request) -> Response:
+        log = _require_healthy(
+            selectors.log_by_tree_id(kind=REKOR, tree_id=_tree_id_param(request))
+        )
+        first = query_int(request, "firstSize", required=False, minimum=1) or 1
+        last = query_int(request, "lastSize", required=True, minimum=1)
+        assert last is not None
+        if first > last:
+            raise ApiError(400, "bad_parameter", "firstSize must not be greater than lastSize")
+        if last > log.tree_size:
+            raise ApiError(
+                400, "bad_parameter", f"lastSize {last} is beyond the tree size {log.tree_size}"
+            )
+        proof = selectors.consistency_proof(log, first, last)
+        return Response(
+            {
+                "rootHash": selectors.tree_root(log, last).hex(),
+                "hashes": [h.hex() for h in proof],
+            }
+        )
+
+
+_SHA_RE = re.compile(
+    r"^(?:(sha256):)?([0-9a-fA-F]{64})$|^(sha384):([0-9a-fA-F]{96})$|^(sha512):([0-9a-fA-F]{128})$"
+)
+
+
+def _hash_key(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ApiError(400, "malformed_request", "hash must be a string like sha256:<hex>")
+    match = _SHA_RE.match(value.strip())
+    if not match:
+        raise ApiError(400, "bad_hash", "hash must be sha256:<64 hex>, sha384:<96> or sha512:<128>")
+    groups = [g for g in match.groups() if g]
+    algorithm, digest = groups if len(groups) == 2 else ["sha256", groups[0]]
+    return f"{algorithm}:{digest.lower()}"
+
+
+def _key_fingerprint(value: Any) -> str:
+    if not isinstance(value, dict) or not isinstance(value.get("content"), str):
+        raise ApiError(400, "malformed_request", "publicKey must be {format, content: base64}")
+    fmt = value.get("format", "x509")
+    if fmt not in ("x509", "pkix"):
+        raise ApiError(400, "unsupported_format", "publicKey.format must be x509 or pkix")
+    try:
+        raw = base64.b64decode(value["content"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "bad_base64", "publicKey.content is not valid base64") from None
+    try:
+        key = (
+            x509.load_pem_x509_certificate(raw).public_key()
+            if b"CERTIFICATE" in raw
+            else serialization.load_pem_public_key(raw)
+            if raw.lstrip().startswith(b"-----")
+            else serialization.load_der_public_key(raw)
+        )
+    except ValueError:
+        raise ApiError(
+            400, "bad_public_key", "publicKey.content is not a key or certificate"
+        ) from None
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "sha256:" + hashlib.sha256(spki).hexdigest()
+
+
+class IndexRetrieveApi(CompatView):
+    @extend_schema(
+        operation_id="searchIndex",
+        summary="Find entry UUIDs by artifact hash, public key, email or SAN subject",
+        description=(
+            "Body: any of `hash` (sha256:<hex>), `publicKey` {format: x509|pkix, content}, "
+            "`email`, `subject` (a SAN email or URI), and `operator` (and|or, default or). "
+            "Answers a JSON list of entry UUIDs from every shard, in log order. "
+            "Paginated: `?limit=` (default and maximum SIGPORTAL_SEARCH_PAGE_SIZE) and "
+            "`?cursor=`; the next page's URL is in the `Link` header (rel=next)."
+        ),
+        parameters=[OpenApiParameter("limit", int), OpenApiParameter("cursor", int)],
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request) -> Response:
+        query = read_json_body(request)
+        if not isinstance(query, dict):
+            raise ApiError(400, "malformed_request", "the body must be a JSON object")
+        unknown = set(query) - {"hash", "publicKey", "email", "subject", "operator"}
+        if unknown:
+            raise ApiError(400, "malformed_request", f"unknown fields: {sorted(unknown)}")
+        operator = query.get("operator", "or") or "or"
+        if operator not in ("and", "or"):
+            raise ApiError(400, "malformed_request", "operator must be and or or")
+        criteria: dict[str, list[str]] = {}
+        if "hash" in query:
+            criteria["sha"] = [_hash_key(query["hash"])]
+        if "publicKey" in query:
+            criteria["key"] = [_key_fingerprint(query["publicKey"])]
+        for field in ("email", "subject"):
+            if field in query:
+                value = query[field]
+                if not isinstance(value, str) or not value or len(value) > 1024:
+                    raise ApiError(400, "malformed_request", f"{field} must be a string")
+                criteria[f"identity:{field}"] = [value]
+        if not criteria:
+            raise ApiError(400, "malformed_request", "give hash, publicKey, email or subject")
+        limit = min(
+            query_int(request, "limit", required=False, minimum=1)
+            or settings.TLOG_SEARCH_PAGE_SIZE,
+            settings.TLOG_SEARCH_PAGE_SIZE,
+        )
+        cursor = query_int(request, "cursor", required=False) or 0
+        page = selectors.entries_search(
+            criteria=_criteria_to_keys(criteria), operator=operator, cursor=cursor, limit=limit
+        )
+        headers = {}
+        if page.next_cursor is not None:
+            headers["Link"] = (
+                f'</api/v1/index/retrieve?limit={limit}&cursor={page.next_cursor}>; rel="next"'
+            )
+        return Response([selectors.entry_uuid(e) for e in page.entries], headers=headers)
+
+
+def _criteria_to_keys(criteria: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Map API criteria to stored search-key kinds (tlog.kinds.SearchKey)."""
+    keys: dict[str, list[str]] = {}
+    for name, values in criteria.items():
+        if name == "sha":
+            algorithm = values[0].split(":", 1)[0]
+            keys[algorithm] = values
+        elif name == "key":
+            keys["key"] = values
+        elif name == "identity:email":
+            keys["email"] = [v.lower() for v in values]  # stored lowercased, as Rekor does
+        elif "@" in values[0] and "://" not in values[0]:  # subject: a SAN email...
+            keys["email"] = [v.lower() for v in values]
+        else:  # ...or a SAN URI (workflow identities)
+            keys["uri"] = values
+    return keys
+
+
+# --- C2SP tlog-tiles -------------------------------------------------------------------
+
+_IMMUTABLE = "public, max-age=31536000, immutable"
+_SHORT = "public, max-age=5"
+
+
+class TileCheckpointApi(CompatView):
+    @extend_schema(
+        operation_id="tilesCheckpoint",
+        summary="The log's newest checkpoint (C2SP tlog-tiles)",
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+    )
+    def get(self, request: Request, tree_id: int) -> HttpResponse:
+        log = _require_healthy(_log_by_any_tree_id(tree_id))
+        checkpoint = selectors.checkpoint_latest(log)
+        assert checkpoint is not None
+        response = HttpResponse(checkpoint.note, content_type="text/plain; charset=utf-8")
+        response["Cache-Control"] = "no-cache"
+        return response
+
+
+class TileApi(CompatView):
+    @extend_schema(
+        operation_id="tilesTile",
+        summary="A hash tile or an entry bundle (C2SP tlog-tiles)",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, tree_id: str, path: str) -> HttpResponse:
+        log = _require_healthy(_log_by_any_tree_id(tree_id))
+        try:
+            level, index, width = tiles.parse_tile_path("tile/" + path)
+        except ValueError as exc:
+            raise ApiError(404, "not_found", f"not a tile path: {exc}") from None
+        want = width or tiles.TILE_WIDTH
+        if level == tiles.ENTRIES_LEVEL:
+            data = _entry_bundle(log, index, want)
+        else:
+            data = _hash_tile(log, level, index, want)
+        response = HttpResponse(data, content_type="application/octet-stream")
+        response["Cache-Control"] = _IMMUTABLE if width is None else _SHORT
+        return response
+
+
+def _log_by_any_tree_id(tree_id: int | str) -> Log:
+    tree_id = int(tree_id)  # the routes only let digits through
+    log = Log.objects.filter(tree_id=tree_id).first() if tree_id < 2**63 else None
+    if log is None:
+        raise selectors.NotFound(f"no log with tree id {tree_id}")
+    return log
+
+
+def _hash_tile(log: Log, level: int, index: int, width: int) -> bytes:
+    try:
+        found = selectors.tiles_fetch(log.id, [(level, index, width)])
+    except selectors.TilesMissing:
+        raise selectors.NotFound(f"tile {level}/{index} of width {width} does not exist") from None
+    return found[(level, index)][: width * tiles.HASH_SIZE]
+
+
+def _entry_bundle(log: Log, index: int, width: int) -> bytes:
+    entries = selectors.entries_in_range(log, index * tiles.TILE_WIDTH, width)
+    if len(entries) < width:
+        raise selectors.NotFound(f"entry bundle {index} of width {width} does not exist")
+    return tiles.encode_entry_bundle([bytes(e.body) for e in entries])

@@ -1,0 +1,168 @@
+"""Reads from the transparency logs: logs, entries, checkpoints, tiles and proofs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
+
+from django.db.models import Q
+
+from tlog.core import merkle, tiles
+from tlog.models import Checkpoint, Entry, Log, SearchKey, Tile
+
+
+class NotFound(Exception):
+    pass
+
+
+class TilesMissing(Exception):
+    """A tile the tree needs is absent or too narrow: the store is inconsistent."""
+
+
+def log_active(*, kind: str) -> Log:
+    from tlog.services import LogUnavailable
+
+    log = Log.objects.filter(kind=kind, state=Log.State.ACTIVE).first()
+    if log is None:
+        raise LogUnavailable(f"no active {kind} log: run `manage.py sigportal_init`")
+    return log
+
+
+def logs_of_kind(*, kind: str) -> list[Log]:
+    """Every shard of a kind, oldest first (inactive shards, then the active one)."""
+    return list(Log.objects.filter(kind=kind).order_by("index_offset", "id"))
+
+
+def log_by_tree_id(*, kind: str, tree_id: int | None) -> Log:
+    if tree_id is None:
+        return log_active(kind=kind)
+    log = Log.objects.filter(kind=kind, tree_id=tree_id).first()
+    if log is None:
+        raise NotFound(f"no log with treeID {tree_id}")
+    return log
+
+
+def checkpoint_latest(log: Log) -> Checkpoint | None:
+    return Checkpoint.objects.filter(log=log).order_by("-id").first()
+
+
+def tiles_fetch(
+    log_id: int, wanted: Sequence[tuple[int, int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """Read the tiles (level, index) of a log, each at least `width` hashes wide."""
+    if not wanted:
+        return {}
+    cond = reduce(or_, (Q(level=lv, index=ix) for lv, ix, _ in wanted))
+    found = {
+        (lv, ix): bytes(data)
+        for lv, ix, data in Tile.objects.filter(log_id=log_id)
+        .filter(cond)
+        .values_list("level", "index", "hashes")
+    }
+    for lv, ix, width in wanted:
+        if len(found.get((lv, ix), b"")) < width * tiles.HASH_SIZE:
+            raise TilesMissing(
+                f"tile {lv}/{ix} of log {log_id} is missing or narrower than {width}"
+            )
+    return found
+
+
+def subtree_reader(log: Log) -> merkle.SubtreeReader:
+    return tiles.make_tile_reader(lambda wanted: tiles_fetch(log.id, wanted))
+
+
+def tree_root(log: Log, size: int) -> bytes:
+    return merkle.tree_root(size, subtree_reader(log))
+
+
+def inclusion_proof(log: Log, index: int, size: int) -> list[bytes]:
+    return merkle.inclusion_proof(index, size, subtree_reader(log))
+
+
+def consistency_proof(log: Log, old_size: int, new_size: int) -> list[bytes]:
+    return merkle.consistency_proof(old_size, new_size, subtree_reader(log))
+
+
+# --- entries --------------------------------------------------------------------------
+
+_HEX_RE = re.compile(r"^[0-9a-f]+$")
+
+
+def entry_uuid(entry: Entry) -> str:
+    """Rekor v1's entry UUID with its shard: 16 hex digits of tree id + hex leaf hash."""
+    return f"{entry.log.tree_id:016x}{bytes(entry.leaf_hash).hex()}"
+
+
+def global_index(entry: Entry) -> int:
+    assert entry.index is not None
+    return entry.log.index_offset + entry.index
+
+
+def entry_by_uuid(uuid: str, *, kind: str = Log.Kind.REKOR) -> Entry:
+    uuid = uuid.lower()
+    if len(uuid) not in (64, 80) or not _HEX_RE.match(uuid):
+        raise ValueError("an entry UUID is 64 or 80 lowercase hex digits")
+    qs = Entry.objects.select_related("log").filter(
+        log__kind=kind, leaf_hash=bytes.fromhex(uuid[-64:]), index__isnull=False
+    )
+    if len(uuid) == 80:
+        qs = qs.filter(log__tree_id=int(uuid[:16], 16))
+    entry = qs.first()
+    if entry is None:
+        raise NotFound(f"no entry with UUID {uuid}")
+    return entry
+
+
+def entry_by_global_index(index: int, *, kind: str = Log.Kind.REKOR) -> Entry:
+    for log in logs_of_kind(kind=kind):
+        if log.index_offset <= index < log.index_offset + log.tree_size:
+            entry = (
+                Entry.objects.select_related("log")
+                .filter(log=log, index=index - log.index_offset)
+                .first()
+            )
+            if entry is not None:
+                return entry
+    raise NotFound(f"no entry at log index {index}")
+
+
+def entries_in_range(log: Log, start: int, count: int) -> list[Entry]:
+    return list(
+        Entry.objects.filter(log=log, index__gte=start, index__lt=start + count).order_by("index")
+    )
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    entries: list[Entry]
+    next_cursor: int | None
+
+
+def entries_search(
+    *, criteria: Mapping[str, Sequence[str]], operator: str, cursor: int, limit: int
+) -> SearchPage:
+    """Integrated entries matching search keys, in log order across shards.
+
+    criteria maps a key kind to accepted values; "or" matches any criterion, "and" all.
+    Paginated by entry id (assigned in submission order, which is index order in a shard
+    and shard order across shards): stable while the log grows.
+    """
+    qs = Entry.objects.select_related("log").filter(index__isnull=False, id__gt=cursor)
+    per_kind = [
+        Q(id__in=SearchKey.objects.filter(kind=kind, value__in=values).values("entry_id"))
+        for kind, values in criteria.items()
+    ]
+    if not per_kind:
+        return SearchPage([], None)
+    if operator == "and":
+        for cond in per_kind:
+            qs = qs.filter(cond)
+    else:
+        qs = qs.filter(reduce(or_, per_kind))
+    rows = list(qs.order_by("id")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return SearchPage(rows, rows[-1].id if more else None)

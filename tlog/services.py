@@ -1,0 +1,344 @@
+"""Writes to the transparency logs: creating logs, accepting entries, integrating them.
+
+Failure model (STYLE.md habit 5), for one upload:
+
+1. `entry_submit` commits the entry as *pending* (index NULL) with its search keys.
+   A crash after this point leaves a pending entry: no index, not in the tree, not served.
+   The `integrate_pending` beat task (or the next upload) integrates it; nothing is lost,
+   the uploader just never got its answer.
+2. `log_integrate` locks the log row (the one integrator per log: PostgreSQL row lock;
+   under SQLite the write lock plus a process lock), assigns the next indexes to a batch
+   of pending entries, appends their hashes to the tiles, signs a checkpoint over the new
+   root and stores it, and moves the log's size and root, all in ONE transaction. A crash
+   anywhere inside leaves the previous tree untouched and the entries pending: no gap,
+   no fork, no index handed out twice. A checkpoint signed in a transaction that then
+   fails never leaves the process.
+3. Before appending, the integrator recomputes the root of the stored tiles and refuses
+   to go on (and marks the log faulty, so it is no longer served) if it differs from the
+   last checkpoint: it never signs a checkpoint inconsistent with the last one.
+
+Errors that stop the integrator for a log: `LogFaulty` (stored state disagrees with the
+last checkpoint). Errors that fail one request: `DuplicateEntry`, `LogUnavailable`.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import rfc8785
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from sigportal import keys
+from tlog import selectors
+from tlog.core import merkle, note, tiles
+from tlog.kinds import AcceptedEntry
+from tlog.models import Checkpoint, Entry, Log, LogEvent, SearchKey, Tile
+
+
+class LogUnavailable(Exception):
+    """No active log of that kind, or the log is frozen."""
+
+
+class LogFaulty(Exception):
+    """The stored tiles disagree with the log's last checkpoint; the log is not served."""
+
+
+@dataclass
+class DuplicateEntry(Exception):
+    existing: Entry
+
+
+# Test hook for fault injection: called with the name of each point inside the
+# integration transaction. Tests replace it with a function that raises.
+def _fault_point(name: str) -> None:
+    return None
+
+
+_process_lock = threading.Lock()
+
+
+@contextmanager
+def _integrator_guard() -> Iterator[None]:
+    # PostgreSQL serialises integrators with the log row lock (any number of processes and
+    # machines). SQLite has no row locks; its write lock serialises processes, and this
+    # lock keeps the threads of one process from spinning on it.
+    if settings.IS_POSTGRES:
+        yield
+        return
+    with _process_lock:
+        yield
+
+
+# --- logs -----------------------------------------------------------------------------
+
+
+def log_create(
+    *,
+    kind: str,
+    algorithm: keys.KeyAlgorithm = "ecdsa-p256",
+    index_offset: int = 0,
+) -> Log:
+    """Create a log with a fresh key, its genesis entry at index 0 and a first checkpoint.
+
+    Index 0 is never a client's entry (INTEROP §4.8: sigstore-js omits zero values).
+    """
+    tree_id = secrets.randbits(62) + 1
+    signer = keys.key_create(name=f"log-{kind}-{tree_id}", algorithm=algorithm)
+    spki = keys.spki_der(signer.public_key())
+    with transaction.atomic():
+        log = Log.objects.create(
+            tree_id=tree_id,
+            kind=kind,
+            origin=f"{settings.PUBLIC_HOST} - {tree_id}",
+            signer_name=settings.PUBLIC_HOST,
+            key_ref=signer.key_ref,
+            public_key_der=spki,
+            index_offset=index_offset,
+        )
+        body = rfc8785.dumps(
+            {
+                "apiVersion": "0.0.1",
+                "kind": "genesis",
+                "spec": {
+                    "origin": log.origin,
+                    "publicKey": base64.b64encode(spki).decode(),
+                    "createdAt": timezone.now().isoformat(),
+                },
+            }
+        )
+        Entry.objects.create(
+            log=log,
+            leaf_hash=merkle.leaf_hash(body),
+            body=body,
+            kind="genesis",
+            api_version="0.0.1",
+        )
+        LogEvent.objects.create(log=log, action="created", detail=f"{kind} log, {algorithm}")
+    log_integrate(log_id=log.id)
+    log.refresh_from_db()
+    return log
+
+
+def log_freeze_and_rotate(*, kind: str, actor: str) -> tuple[Log, Log]:
+    """Freeze the active shard of `kind` and start a new one after it.
+
+    The frozen shard keeps serving reads and proofs; its last checkpoint is final.
+    """
+    old = selectors.log_active(kind=kind)
+    while log_integrate(log_id=old.id):
+        pass
+    with transaction.atomic():
+        old = Log.objects.select_for_update().get(pk=old.pk)
+        if old.state != Log.State.ACTIVE:
+            raise LogUnavailable(f"log {old.tree_id} is already frozen")
+        _publish_checkpoint_locked(old)
+        old.state = Log.State.FROZEN
+        old.frozen_at = timezone.now()
+        old.save(update_fields=["state", "frozen_at"])
+        LogEvent.objects.create(log=old, action="frozen", actor=actor, detail="rotated")
+    new = log_create(kind=kind, index_offset=old.index_offset + old.tree_size)
+    LogEvent.objects.create(log=new, action="started", actor=actor, detail=f"after {old.tree_id}")
+    return old, new
+
+
+# --- entries --------------------------------------------------------------------------
+
+
+def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
+    """Store a verified entry and return it integrated and covered by a checkpoint."""
+    log = selectors.log_active(kind=kind)
+    leaf = merkle.leaf_hash(accepted.canonical_body)
+    try:
+        # Commit point 1: the entry is durable, pending. See the module docstring.
+        with transaction.atomic():
+            entry = Entry.objects.create(
+                log=log,
+                leaf_hash=leaf,
+                body=accepted.canonical_body,
+                kind=accepted.kind,
+                api_version=accepted.api_version,
+            )
+            SearchKey.objects.bulk_create(
+                SearchKey(entry=entry, kind=k.kind, value=k.value)
+                for k in accepted.search_keys
+                if len(k.value) <= 1024
+            )
+    except IntegrityError:
+        existing = Entry.objects.filter(log=log, leaf_hash=leaf).first()
+        if existing is None:
+            raise
+        raise DuplicateEntry(existing) from None
+    while True:
+        entry.refresh_from_db(fields=["index", "integrated_time"])
+        if entry.index is not None:
+            return entry
+        if not log_integrate(log_id=log.id, for_entry_id=entry.id):
+            entry.refresh_from_db(fields=["index", "integrated_time"])
+            if entry.index is None:
+                raise LogUnavailable("the log stopped accepting entries")
+            return entry
+
+
+def log_integrate(*, log_id: int, for_entry_id: int | None = None) -> int:
+    """Integrate one batch of pending entries; return how many were integrated.
+
+    With `for_entry_id`, does nothing if that entry was integrated by someone else while
+    this call waited for the lock (the group commit: one integrator, many waiters).
+    """
+    try:
+        with _integrator_guard(), transaction.atomic():
+            log = Log.objects.select_for_update().get(pk=log_id)
+            if log.fault:
+                raise LogFaulty(log.fault)
+            if log.state != Log.State.ACTIVE:
+                return 0
+            if (
+                for_entry_id is not None
+                and Entry.objects.filter(pk=for_entry_id, index__isnull=False).exists()
+            ):
+                return 0
+            pending = list(
+                Entry.objects.filter(log=log, index__isnull=True)
+                .order_by("id")
+                .values_list("id", "leaf_hash")[: settings.TLOG_MAX_BATCH]
+            )
+            if not pending:
+                return 0
+            _integrate_locked(log, [(pk, bytes(h)) for pk, h in pending])
+            return len(pending)
+    except _Inconsistent as exc:
+        _mark_faulty(log_id, str(exc))
+        raise LogFaulty(str(exc)) from None
+
+
+class _Inconsistent(Exception):
+    pass
+
+
+def _edge(log: Log) -> dict[tuple[int, int], bytes]:
+    """The right-edge tiles of the log, checked against its last checkpoint."""
+    size = log.tree_size
+    edge = selectors.tiles_fetch(log.id, tiles.edge_tiles(size))
+    root = merkle.tree_root(size, tiles.make_tile_reader(lambda _wanted: edge))
+    if root != bytes(log.root_hash):
+        raise _Inconsistent(
+            f"stored tiles give root {root.hex()} at size {size}, "
+            f"but the log's checkpoint says {bytes(log.root_hash).hex()}"
+        )
+    return edge
+
+
+def _integrate_locked(log: Log, pending: Sequence[tuple[int, bytes]]) -> None:
+    size = log.tree_size
+    edge = _edge(log)
+    changed = tiles.append_leaves(size, edge, [h for _, h in pending])
+    new_size = size + len(pending)
+    merged: Mapping[tuple[int, int], bytes] = {**edge, **changed}
+    new_root = merkle.tree_root(new_size, tiles.make_tile_reader(lambda _wanted: merged))
+    now = int(time.time())
+    _assign_indexes(pending, first_index=size, integrated_time=now)
+    _fault_point("after_indexes")
+    Tile.objects.bulk_create(
+        [Tile(log=log, level=lv, index=ix, hashes=data) for (lv, ix), data in changed.items()],
+        update_conflicts=True,
+        unique_fields=["log", "level", "index"],
+        update_fields=["hashes"],
+    )
+    _fault_point("after_tiles")
+    _store_checkpoint(log, new_size, new_root)
+    _fault_point("after_checkpoint")
+    log.tree_size = new_size
+    log.root_hash = new_root
+    log.save(update_fields=["tree_size", "root_hash"])
+    _fault_point("before_commit")
+    # Commit point 2 is the end of the caller's transaction: indexes, tiles, checkpoint
+    # and size become visible together, or not at all.
+
+
+def _assign_indexes(
+    pending: Sequence[tuple[int, bytes]], *, first_index: int, integrated_time: int
+) -> None:
+    ids = [pk for pk, _ in pending]
+    indexes = list(range(first_index, first_index + len(ids)))
+    if settings.IS_POSTGRES:
+        # One statement for the whole batch (bulk_update would build a CASE per row).
+        with connection.cursor() as cur:
+            cur.execute(
+                "UPDATE tlog_entry AS e SET index = v.idx, integrated_time = %s "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, idx) WHERE e.id = v.id",
+                [integrated_time, ids, indexes],
+            )
+        return
+    Entry.objects.bulk_update(
+        [
+            Entry(pk=pk, index=ix, integrated_time=integrated_time)
+            for pk, ix in zip(ids, indexes, strict=True)
+        ],
+        ["index", "integrated_time"],
+        batch_size=500,
+    )
+
+
+def _note_signer(log: Log) -> note.NoteSigner:
+    return _LogNoteSigner(
+        name=log.signer_name,
+        key_hint=note.rekor_key_hint(bytes(log.public_key_der)),
+        signer=keys.signer_load(log.key_ref),
+    )
+
+
+@dataclass
+class _LogNoteSigner:
+    name: str
+    key_hint: bytes
+    signer: keys.Signer
+
+    def sign(self, message: bytes) -> bytes:
+        return self.signer.sign(message)
+
+
+def _store_checkpoint(log: Log, size: int, root: bytes) -> Checkpoint:
+    body = note.Checkpoint(
+        origin=log.origin,
+        size=size,
+        root_hash=root,
+        extensions=(f"Timestamp: {time.time_ns()}",),
+    ).to_text()
+    signed = note.sign_note(body, [_note_signer(log)])
+    return Checkpoint.objects.create(log=log, tree_size=size, root_hash=root, note=signed)
+
+
+def _publish_checkpoint_locked(log: Log) -> Checkpoint:
+    _edge(log)
+    return _store_checkpoint(log, log.tree_size, bytes(log.root_hash))
+
+
+def checkpoint_publish(*, log_id: int, min_age_seconds: int) -> Checkpoint | None:
+    """Sign a fresh checkpoint for monitors and witnesses if the newest is older than
+    `min_age_seconds`. Same size and root; a new timestamp line."""
+    try:
+        with _integrator_guard(), transaction.atomic():
+            log = Log.objects.select_for_update().get(pk=log_id)
+            if log.fault or log.state != Log.State.ACTIVE:
+                return None
+            latest = selectors.checkpoint_latest(log)
+            if latest and (timezone.now() - latest.created_at).total_seconds() < min_age_seconds:
+                return None
+            return _publish_checkpoint_locked(log)
+    except _Inconsistent as exc:
+        _mark_faulty(log_id, str(exc))
+        raise LogFaulty(str(exc)) from None
+
+
+def _mark_faulty(log_id: int, reason: str) -> None:
+    with transaction.atomic():
+        Log.objects.filter(pk=log_id, fault="").update(fault=reason[:2000])
+        LogEvent.objects.create(log_id=log_id, action="fault", detail=reason[:2000])

@@ -1,0 +1,41 @@
+"""Celery tasks: thin, idempotent, safe to run twice (STYLE.md habit 7)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from tlog import services
+from tlog.models import Log
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="tlog.integrate_pending")
+def integrate_pending() -> int:
+    """Integrate entries left pending (an upload whose web worker died mid-way)."""
+    total = 0
+    for log_id in Log.objects.filter(state=Log.State.ACTIVE, fault="").values_list("id", flat=True):
+        try:
+            while count := services.log_integrate(log_id=log_id):
+                total += count
+        except services.LogFaulty:
+            logger.error("log %s is faulty; not integrating", log_id)
+    return total
+
+
+@shared_task(name="tlog.publish_checkpoints")
+def publish_checkpoints() -> int:
+    """Sign a fresh checkpoint for monitors and witnesses when the newest is stale."""
+    published = 0
+    for log_id in Log.objects.filter(state=Log.State.ACTIVE, fault="").values_list("id", flat=True):
+        try:
+            if services.checkpoint_publish(
+                log_id=log_id, min_age_seconds=settings.TLOG_CHECKPOINT_INTERVAL_SECONDS
+            ):
+                published += 1
+        except services.LogFaulty:
+            logger.error("log %s is faulty; not publishing", log_id)
+    return published
