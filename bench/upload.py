@@ -51,6 +51,7 @@ def _summary(latencies: list[float], elapsed: float, errors: int) -> dict[str, A
 def _insert_worker(dsn: str, threads: int, seconds: float, out: Any) -> None:
     latencies: list[float] = []
     lock = threading.Lock()
+    begin = time.time()
     deadline = time.monotonic() + seconds
 
     def loop() -> None:
@@ -69,37 +70,42 @@ def _insert_worker(dsn: str, threads: int, seconds: float, out: Any) -> None:
         w.start()
     for w in workers:
         w.join()
-    out.put(latencies)
+    out.put((latencies, 0, begin, time.time()))
 
 
 def baseline_inserts(dsn: str, clients: int, seconds: float) -> dict[str, Any]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_baseline")
         conn.execute("CREATE TABLE bench_baseline (id bigserial PRIMARY KEY, data bytea)")
-    return _run_in_processes(_insert_worker, dsn, clients, seconds)
+    return _run_in_processes(_insert_worker, [dsn] * min(clients, 4), clients, seconds)
 
 
-def _run_in_processes(target: Any, arg: Any, clients: int, seconds: float) -> dict[str, Any]:
+def _run_in_processes(target: Any, args: list[Any], clients: int, seconds: float) -> dict[str, Any]:
+    """Run target(args[i], threads, seconds, queue) in len(args) processes; each reports
+    (latencies, errors, wall start, wall end) of its own timed window only."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    nproc = min(clients, 4)
+    nproc = len(args)
     per = [clients // nproc + (1 if i < clients % nproc else 0) for i in range(nproc)]
-    procs = [ctx.Process(target=target, args=(arg, n, seconds, queue)) for n in per]
-    start = time.monotonic()
+    procs = [
+        ctx.Process(target=target, args=(arg, n, seconds, queue))
+        for arg, n in zip(args, per, strict=True)
+        if n
+    ]
     for p in procs:
         p.start()
     latencies: list[float] = []
     errors = 0
+    starts, ends = [], []
     for _ in procs:
-        got = queue.get(timeout=seconds + 120)
-        if isinstance(got, tuple):
-            latencies.extend(got[0])
-            errors += got[1]
-        else:
-            latencies.extend(got)
+        lat, err, start, end = queue.get(timeout=seconds + 300)
+        latencies.extend(lat)
+        errors += err
+        starts.append(start)
+        ends.append(end)
     for p in procs:
         p.join(timeout=30)
-    return _summary(latencies, time.monotonic() - start, errors)
+    return _summary(latencies, max(ends) - min(starts), errors)
 
 
 # --- sigportal uploads ----------------------------------------------------------------
@@ -112,14 +118,15 @@ def _make_bodies(count: int) -> list[bytes]:
     return [json.dumps(maker.hashedrekord()[0]).encode() for _ in range(count)]
 
 
-def _upload_worker(target: tuple[str, int], threads: int, seconds: float, out: Any) -> None:
-    host, port = target
-    # Entries are signed before the clock starts: the client's signing is not measured.
-    bodies = _make_bodies(max(50, int(threads * seconds * 40)))
+def _upload_worker(
+    work: tuple[str, int, list[bytes]], threads: int, seconds: float, out: Any
+) -> None:
+    host, port, bodies = work
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
     next_body = iter(bodies)
+    begin = time.time()
     deadline = time.monotonic() + seconds
 
     def loop() -> None:
@@ -149,7 +156,23 @@ def _upload_worker(target: tuple[str, int], threads: int, seconds: float, out: A
         w.start()
     for w in workers:
         w.join()
-    out.put((latencies, errors))
+    out.put((latencies, errors, begin, time.time()))
+
+
+_last_counts = (0, 0)
+
+
+def _entries_per_checkpoint(dsn: str) -> float:
+    """Mean batch size since the previous call: entries integrated per checkpoint signed."""
+    global _last_counts
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM tlog_entry), (SELECT count(*) FROM tlog_checkpoint)"
+        ).fetchone()
+    assert row is not None
+    entries, checkpoints = row[0] - _last_counts[0], row[1] - _last_counts[1]
+    _last_counts = (row[0], row[1])
+    return round(entries / checkpoints, 1) if checkpoints else 0.0
 
 
 def main() -> None:
@@ -157,7 +180,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--web-workers", type=int, default=4)
-    parser.add_argument("--web-threads", type=int, default=16)
+    parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument(
+        "--max-rate", type=float, default=1500, help="entries signed up front per second of run"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     dsn = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sigportal")
@@ -169,17 +195,24 @@ def main() -> None:
         try:
             host_port = server.url.removeprefix("http://").split(":")
             target = (host_port[0], int(host_port[1]))
+            _entries_per_checkpoint(server.database_url)
             for clients in args.clients:
                 base = baseline_inserts(server.database_url, clients, args.seconds)
-                ours = _run_in_processes(_upload_worker, target, clients, args.seconds)
+                # Entries are signed before the clock starts: client signing is not measured.
+                nproc = min(clients, 4)
+                bodies = _make_bodies(int(args.max_rate * args.seconds))
+                work = [(*target, bodies[i::nproc]) for i in range(nproc)]
+                ours = _run_in_processes(_upload_worker, work, clients, args.seconds)
                 ratio = ours["per_second"] / base["per_second"] if base["per_second"] else 0
+                ours["entries_per_checkpoint"] = _entries_per_checkpoint(server.database_url)
                 results["clients"][clients] = {
                     "baseline_insert_commit": base,
                     "sigportal_upload": ours,
                     "throughput_ratio": round(ratio, 3),
                 }
                 print(
-                    f"{clients:>3} clients: sigportal {ours['per_second']:>7}/s "
+                    f"{clients:>3} clients: batch {ours['entries_per_checkpoint']} "
+                    f"sigportal {ours['per_second']:>7}/s "
                     f"p50 {ours['p50_ms']} ms p95 {ours['p95_ms']} ms p99 {ours['p99_ms']} ms "
                     f"(errors {ours['errors']}) | baseline INSERT+COMMIT "
                     f"{base['per_second']:>7}/s p50 {base['p50_ms']} ms | ratio {ratio:.3f}",

@@ -93,15 +93,19 @@ def start_live_server(
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while True:
         try:
             if requests.get(f"{url}/api/v1/log", timeout=2).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still booting
             pass
         if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            process.wait()
             log.close()
+            with psycopg.connect(_admin_dsn(base), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
             raise RuntimeError((tmp / "gunicorn.log").read_text()[-4000:])
         time.sleep(0.2)
     server = LiveServer(url, env["DATABASE_URL"], tmp, env, process)

@@ -33,14 +33,14 @@ from dataclasses import dataclass
 
 import rfc8785
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from sigportal import keys
 from tlog import selectors
 from tlog.core import merkle, note, tiles
 from tlog.kinds import AcceptedEntry
-from tlog.models import Checkpoint, Entry, Log, LogEvent, SearchKey, Tile
+from tlog.models import Checkpoint, Entry, Log, LogEvent
 
 
 class LogUnavailable(Exception):
@@ -156,64 +156,118 @@ def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
     """Store a verified entry and return it integrated and covered by a checkpoint."""
     log = selectors.log_active(kind=kind)
     leaf = merkle.leaf_hash(accepted.canonical_body)
+    keys = [(k.kind, k.value) for k in accepted.search_keys if len(k.value) <= 1024]
     try:
         # Commit point 1: the entry is durable, pending. See the module docstring.
-        with transaction.atomic():
-            entry = Entry.objects.create(
-                log=log,
-                leaf_hash=leaf,
-                body=accepted.canonical_body,
-                kind=accepted.kind,
-                api_version=accepted.api_version,
+        # Plain SQL on this path: the ORM's query compilation cost more than PostgreSQL.
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(
+                "INSERT INTO tlog_entry (log_id, leaf_hash, body, kind, api_version,"
+                " submitted_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                [
+                    log.id,
+                    leaf,
+                    accepted.canonical_body,
+                    accepted.kind,
+                    accepted.api_version,
+                    timezone.now(),
+                ],
             )
-            SearchKey.objects.bulk_create(
-                SearchKey(entry=entry, kind=k.kind, value=k.value)
-                for k in accepted.search_keys
-                if len(k.value) <= 1024
-            )
+            entry_id = cur.fetchone()[0]
+            if keys:
+                cur.executemany(
+                    "INSERT INTO tlog_searchkey (entry_id, kind, value) VALUES (%s, %s, %s)",
+                    [(entry_id, kind, value) for kind, value in keys],
+                )
     except IntegrityError:
-        existing = Entry.objects.filter(log=log, leaf_hash=leaf).first()
+        existing = Entry.objects.select_related("log").filter(log=log, leaf_hash=leaf).first()
         if existing is None:
             raise
         raise DuplicateEntry(existing) from None
-    while True:
-        entry.refresh_from_db(fields=["index", "integrated_time"])
-        if entry.index is not None:
-            return entry
-        if not log_integrate(log_id=log.id, for_entry_id=entry.id):
-            entry.refresh_from_db(fields=["index", "integrated_time"])
-            if entry.index is None:
-                raise LogUnavailable("the log stopped accepting entries")
-            return entry
+    index, integrated_time = _await_integration(log_id=log.id, entry_id=entry_id)
+    return Entry(
+        id=entry_id,
+        log=log,
+        index=index,
+        leaf_hash=leaf,
+        body=accepted.canonical_body,
+        kind=accepted.kind,
+        api_version=accepted.api_version,
+        integrated_time=integrated_time,
+    )
 
 
-def log_integrate(*, log_id: int, for_entry_id: int | None = None) -> int:
-    """Integrate one batch of pending entries; return how many were integrated.
+# An upload waits at most this many integrator rounds (each either integrates a batch or
+# blocks until another integrator commits one) before giving up with LogUnavailable.
+_MAX_ROUNDS = 10_000
 
-    With `for_entry_id`, does nothing if that entry was integrated by someone else while
-    this call waited for the lock (the group commit: one integrator, many waiters).
+
+def _await_integration(*, log_id: int, entry_id: int) -> tuple[int, int]:
+    """Return once the entry is integrated: integrate it ourselves if no one else is.
+
+    PostgreSQL: try the log row lock with NOWAIT. Holding it, integrate everything
+    pending (our entry and every other upload's: the group commit). Not getting it,
+    wait FOR SHARE, which blocks until the current integrator commits and then wakes
+    all waiters at once; those whose entry it took return, the rest try again and one of
+    them integrates all of theirs in the next batch. So batches grow with the load
+    instead of every waiter taking the exclusive lock in turn.
     """
+    for _ in range(_MAX_ROUNDS):
+        with connection.cursor() as cur:
+            cur.execute("SELECT index, integrated_time FROM tlog_entry WHERE id = %s", [entry_id])
+            index, integrated_time = cur.fetchone()
+        if index is not None:
+            return index, integrated_time
+        if _try_integrate(log_id):
+            continue
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SELECT 1 FROM tlog_log WHERE id = %s FOR SHARE", [log_id])
+    raise LogUnavailable("gave up waiting for the integrator")
+
+
+def _try_integrate(log_id: int) -> bool:
+    """Integrate a batch if the log's lock is free; False if another integrator holds it."""
+    try:
+        # SQLite has no row locks (Django drops FOR UPDATE there): the process lock and
+        # SQLite's write lock serialise integrators instead, so this never says False.
+        with _integrator_guard(), transaction.atomic():
+            _integrate_pending_locked(selectors.log_for_update(log_id, nowait=True))
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available
+            return False
+        raise
+    except _Inconsistent as exc:
+        _mark_faulty(log_id, str(exc))
+        raise LogFaulty(str(exc)) from None
+    return True
+
+
+def _integrate_pending_locked(log: Log) -> int:
+    if log.fault:
+        raise LogFaulty(log.fault)
+    if log.state != Log.State.ACTIVE:
+        raise LogUnavailable(f"log {log.tree_id} is frozen")
+    with connection.cursor() as cur:
+        cur.execute(
+            'SELECT id, leaf_hash FROM tlog_entry WHERE log_id = %s AND "index" IS NULL'
+            " ORDER BY id LIMIT %s",
+            [log.id, settings.TLOG_MAX_BATCH],
+        )
+        pending = cur.fetchall()
+    if pending:
+        _integrate_locked(log, [(pk, bytes(h)) for pk, h in pending])
+    return len(pending)
+
+
+def log_integrate(*, log_id: int) -> int:
+    """Integrate one batch of pending entries, waiting for the log's lock; return how
+    many were integrated (0 when nothing was pending or the log is frozen)."""
     try:
         with _integrator_guard(), transaction.atomic():
-            log = Log.objects.select_for_update().get(pk=log_id)
-            if log.fault:
-                raise LogFaulty(log.fault)
-            if log.state != Log.State.ACTIVE:
+            log = selectors.log_for_update(log_id, nowait=False)
+            if log.state != Log.State.ACTIVE and not log.fault:
                 return 0
-            if (
-                for_entry_id is not None
-                and Entry.objects.filter(pk=for_entry_id, index__isnull=False).exists()
-            ):
-                return 0
-            pending = list(
-                Entry.objects.filter(log=log, index__isnull=True)
-                .order_by("id")
-                .values_list("id", "leaf_hash")[: settings.TLOG_MAX_BATCH]
-            )
-            if not pending:
-                return 0
-            _integrate_locked(log, [(pk, bytes(h)) for pk, h in pending])
-            return len(pending)
+            return _integrate_pending_locked(log)
     except _Inconsistent as exc:
         _mark_faulty(log_id, str(exc))
         raise LogFaulty(str(exc)) from None
@@ -246,18 +300,22 @@ def _integrate_locked(log: Log, pending: Sequence[tuple[int, bytes]]) -> None:
     now = int(time.time())
     _assign_indexes(pending, first_index=size, integrated_time=now)
     _fault_point("after_indexes")
-    Tile.objects.bulk_create(
-        [Tile(log=log, level=lv, index=ix, hashes=data) for (lv, ix), data in changed.items()],
-        update_conflicts=True,
-        unique_fields=["log", "level", "index"],
-        update_fields=["hashes"],
-    )
+    with connection.cursor() as cur:
+        cur.executemany(
+            'INSERT INTO tlog_tile (log_id, level, "index", hashes) VALUES (%s, %s, %s, %s)'
+            ' ON CONFLICT (log_id, level, "index") DO UPDATE SET hashes = excluded.hashes',
+            [(log.id, lv, ix, data) for (lv, ix), data in changed.items()],
+        )
     _fault_point("after_tiles")
     _store_checkpoint(log, new_size, new_root)
     _fault_point("after_checkpoint")
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE tlog_log SET tree_size = %s, root_hash = %s WHERE id = %s",
+            [new_size, new_root, log.id],
+        )
     log.tree_size = new_size
     log.root_hash = new_root
-    log.save(update_fields=["tree_size", "root_hash"])
     _fault_point("before_commit")
     # Commit point 2 is the end of the caller's transaction: indexes, tiles, checkpoint
     # and size become visible together, or not at all.
@@ -313,7 +371,13 @@ def _store_checkpoint(log: Log, size: int, root: bytes) -> Checkpoint:
         extensions=(f"Timestamp: {time.time_ns()}",),
     ).to_text()
     signed = note.sign_note(body, [_note_signer(log)])
-    return Checkpoint.objects.create(log=log, tree_size=size, root_hash=root, note=signed)
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO tlog_checkpoint (log_id, tree_size, root_hash, note, created_at)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [log.id, size, root, signed, timezone.now()],
+        )
+    return Checkpoint(log=log, tree_size=size, root_hash=root, note=signed)
 
 
 def _publish_checkpoint_locked(log: Log) -> Checkpoint:
