@@ -15,6 +15,7 @@ app.autodiscover_tasks()
 PERIODIC_TASKS: dict[str, float] = {
     "tlog.integrate_pending": 10.0,
     "tlog.publish_checkpoints": 15.0,
+    "tlog.vacuum_pending": 30.0,
 }
 
 app.conf.beat_schedule = {

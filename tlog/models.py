@@ -2,9 +2,9 @@
 
 A `Log` is one Merkle tree (a Rekor shard, or the CT log). Its hashes are stored as C2SP
 tiles (`Tile`, 256 hashes a row), never a row per node, so a proof reads a handful of rows
-at any size. `Entry` rows are the leaves; an entry is *pending* (index NULL) from the
-moment it is accepted until the integrator folds it into the tree, in one transaction
-with the tiles, the log's new size and the signed checkpoint.
+at any size. An accepted entry waits in `PendingEntry` until the integrator moves it into
+`Entry` (the leaves), in one transaction with the tiles, the log's new size and the
+signed checkpoint.
 """
 
 from __future__ import annotations
@@ -59,27 +59,47 @@ class Log(models.Model):
         return hashlib.sha256(bytes(self.public_key_der)).digest()
 
 
-class Entry(models.Model):
-    log = models.ForeignKey(Log, on_delete=models.PROTECT, related_name="entries")
-    # Index inside this log's tree; NULL while pending. Gapless: assigned only by the
-    # integrator, in the same transaction that stores the tiles covering it.
-    index = models.BigIntegerField(null=True, blank=True)
+class PendingEntry(models.Model):
+    """An accepted entry waiting for the integrator.
+
+    Sequencing is kept apart from the log proper (as in Tessera): the integrator moves a
+    batch from here into `Entry` and deletes it here in one transaction. This table stays
+    small and `Entry` is insert-only, so no dead tuples pile up in the log's indexes.
+    """
+
+    log = models.ForeignKey(Log, on_delete=models.PROTECT, related_name="pending")
     leaf_hash = models.BinaryField(max_length=32)
     body = models.BinaryField()
     kind = models.CharField(max_length=32)
     api_version = models.CharField(max_length=16)
-    integrated_time = models.BigIntegerField(null=True, blank=True)
+    # JSON list of [kind, value] search keys, written to SearchKey on integration.
+    search_keys = models.TextField(default="[]")
     submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["log", "leaf_hash"], name="pending_unique_leaf"),
+        ]
+
+
+class Entry(models.Model):
+    """An integrated leaf of a log. Never updated or deleted."""
+
+    log = models.ForeignKey(Log, on_delete=models.PROTECT, related_name="entries")
+    # Index inside this log's tree: gapless, assigned by the integrator in the same
+    # transaction that stores the tiles and the checkpoint covering it.
+    index = models.BigIntegerField()
+    leaf_hash = models.BinaryField(max_length=32)
+    body = models.BinaryField()
+    kind = models.CharField(max_length=32)
+    api_version = models.CharField(max_length=16)
+    integrated_time = models.BigIntegerField()
+    submitted_at = models.DateTimeField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["log", "leaf_hash"], name="entry_unique_leaf"),
             models.UniqueConstraint(fields=["log", "index"], name="entry_unique_index"),
-        ]
-        indexes = [
-            models.Index(
-                fields=["log", "id"], condition=Q(index__isnull=True), name="entry_pending"
-            ),
         ]
 
     def __str__(self) -> str:

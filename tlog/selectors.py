@@ -170,7 +170,7 @@ def entry_by_uuid(uuid: str, *, kind: str = Log.Kind.REKOR) -> Entry:
     if len(uuid) not in (64, 80) or not _HEX_RE.match(uuid):
         raise ValueError("an entry UUID is 64 or 80 lowercase hex digits")
     qs = Entry.objects.select_related("log").filter(
-        log__kind=kind, leaf_hash=bytes.fromhex(uuid[-64:]), index__isnull=False
+        log__kind=kind, leaf_hash=bytes.fromhex(uuid[-64:])
     )
     if len(uuid) == 80:
         qs = qs.filter(log__tree_id=int(uuid[:16], 16))
@@ -178,6 +178,37 @@ def entry_by_uuid(uuid: str, *, kind: str = Log.Kind.REKOR) -> Entry:
     if entry is None:
         raise NotFound(f"no entry with UUID {uuid}")
     return entry
+
+
+_ENTRY_COLUMNS = ("id", "index", "leaf_hash", "body", "kind", "api_version", "integrated_time")
+
+
+def entry_by_leaf(log: Log, leaf_hash: bytes) -> Entry | None:
+    """The integrated entry with this leaf hash in this log (plain SQL: upload path)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            'SELECT id, "index", leaf_hash, body, kind, api_version, integrated_time'
+            " FROM tlog_entry WHERE log_id = %s AND leaf_hash = %s",
+            [log.id, leaf_hash],
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    fields = dict(zip(_ENTRY_COLUMNS, row, strict=True))
+    return Entry(log=log, **fields)
+
+
+def leaves_logged(log: Log, leaf_hashes: Sequence[bytes]) -> set[bytes]:
+    """Which of these leaf hashes are already integrated in the log."""
+    if not leaf_hashes:
+        return set()
+    marks = ", ".join(["%s"] * len(leaf_hashes))
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT leaf_hash FROM tlog_entry WHERE log_id = %s AND leaf_hash IN ({marks})",  # noqa: S608 - placeholders only
+            [log.id, *leaf_hashes],
+        )
+        return {bytes(row[0]) for row in cur.fetchall()}
 
 
 def entry_by_global_index(index: int, *, kind: str = Log.Kind.REKOR) -> Entry:
@@ -214,7 +245,7 @@ def entries_search(
     Paginated by entry id (assigned in submission order, which is index order in a shard
     and shard order across shards): stable while the log grows.
     """
-    qs = Entry.objects.select_related("log").filter(index__isnull=False, id__gt=cursor)
+    qs = Entry.objects.select_related("log").filter(id__gt=cursor)
     per_kind = [
         Q(id__in=SearchKey.objects.filter(kind=kind, value__in=values).values("entry_id"))
         for kind, values in criteria.items()

@@ -2,17 +2,18 @@
 
 Failure model (STYLE.md habit 5), for one upload:
 
-1. `entry_submit` commits the entry as *pending* (index NULL) with its search keys.
+1. `entry_submit` commits the entry to `PendingEntry` with its search keys.
    A crash after this point leaves a pending entry: no index, not in the tree, not served.
    The `integrate_pending` beat task (or the next upload) integrates it; nothing is lost,
    the uploader just never got its answer.
-2. `log_integrate` locks the log row (the one integrator per log: PostgreSQL row lock;
-   under SQLite the write lock plus a process lock), assigns the next indexes to a batch
-   of pending entries, appends their hashes to the tiles, signs a checkpoint over the new
-   root and stores it, and moves the log's size and root, all in ONE transaction. A crash
+2. The integrator locks the log row (one integrator per log: PostgreSQL row lock; under
+   SQLite the write lock plus a process lock), writes a batch of pending entries to
+   `Entry` with the next indexes and their search keys, appends their hashes to the
+   tiles, signs a checkpoint over the new root and stores it, moves the log's size and
+   root and deletes the batch from `PendingEntry`, all in ONE transaction. A crash
    anywhere inside leaves the previous tree untouched and the entries pending: no gap,
    no fork, no index handed out twice. A checkpoint signed in a transaction that then
-   fails never leaves the process.
+   fails never leaves the process. `Entry` is insert-only.
 3. Before appending, the integrator recomputes the root of the stored tiles and refuses
    to go on (and marks the log faulty, so it is no longer served) if it differs from the
    last checkpoint: it never signs a checkpoint inconsistent with the last one.
@@ -24,6 +25,7 @@ last checkpoint). Errors that fail one request: `DuplicateEntry`, `LogUnavailabl
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import threading
 import time
@@ -40,7 +42,7 @@ from sigportal import keys
 from tlog import selectors
 from tlog.core import merkle, note, tiles
 from tlog.kinds import AcceptedEntry
-from tlog.models import Checkpoint, Entry, Log, LogEvent
+from tlog.models import Checkpoint, Entry, Log, LogEvent, PendingEntry
 
 
 class LogUnavailable(Exception):
@@ -85,6 +87,7 @@ def log_create(
     kind: str,
     algorithm: keys.KeyAlgorithm = "ecdsa-p256",
     index_offset: int = 0,
+    genesis: bool = True,
 ) -> Log:
     """Create a log with a fresh key, its genesis entry at index 0 and a first checkpoint.
 
@@ -103,6 +106,10 @@ def log_create(
             public_key_der=spki,
             index_offset=index_offset,
         )
+        LogEvent.objects.create(log=log, action="created", detail=f"{kind} log, {algorithm}")
+        if not genesis:
+            _store_checkpoint(log, 0, merkle.EMPTY_ROOT)
+            return log
         body = rfc8785.dumps(
             {
                 "apiVersion": "0.0.1",
@@ -114,14 +121,13 @@ def log_create(
                 },
             }
         )
-        Entry.objects.create(
+        PendingEntry.objects.create(
             log=log,
             leaf_hash=merkle.leaf_hash(body),
             body=body,
             kind="genesis",
             api_version="0.0.1",
         )
-        LogEvent.objects.create(log=log, action="created", detail=f"{kind} log, {algorithm}")
     log_integrate(log_id=log.id)
     log.refresh_from_db()
     return log
@@ -144,7 +150,9 @@ def log_freeze_and_rotate(*, kind: str, actor: str) -> tuple[Log, Log]:
         old.frozen_at = timezone.now()
         old.save(update_fields=["state", "frozen_at"])
         LogEvent.objects.create(log=old, action="frozen", actor=actor, detail="rotated")
-    new = log_create(kind=kind, index_offset=old.index_offset + old.tree_size)
+    new = log_create(
+        kind=kind, index_offset=old.index_offset + old.tree_size, genesis=kind == Log.Kind.REKOR
+    )
     LogEvent.objects.create(log=new, action="started", actor=actor, detail=f"after {old.tree_id}")
     return old, new
 
@@ -153,48 +161,38 @@ def log_freeze_and_rotate(*, kind: str, actor: str) -> tuple[Log, Log]:
 
 
 def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
-    """Store a verified entry and return it integrated and covered by a checkpoint."""
+    """Store a verified entry and return it integrated and covered by a checkpoint.
+
+    Raises DuplicateEntry when the same leaf is already logged or pending. (A duplicate
+    racing the integration of its twin is dropped by the integrator, and this call then
+    returns the twin: the same leaf, at the same index.)
+    """
     log = selectors.log_active(kind=kind)
     leaf = merkle.leaf_hash(accepted.canonical_body)
-    keys = [(k.kind, k.value) for k in accepted.search_keys if len(k.value) <= 1024]
+    existing = selectors.entry_by_leaf(log, leaf)
+    if existing is not None:
+        raise DuplicateEntry(existing)
+    keys = [[k.kind, k.value] for k in accepted.search_keys if len(k.value) <= 1024]
     try:
         # Commit point 1: the entry is durable, pending. See the module docstring.
         # Plain SQL on this path: the ORM's query compilation cost more than PostgreSQL.
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute(
-                "INSERT INTO tlog_entry (log_id, leaf_hash, body, kind, api_version,"
-                " submitted_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                "INSERT INTO tlog_pendingentry (log_id, leaf_hash, body, kind, api_version,"
+                " search_keys, submitted_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 [
                     log.id,
                     leaf,
                     accepted.canonical_body,
                     accepted.kind,
                     accepted.api_version,
+                    json.dumps(keys),
                     timezone.now(),
                 ],
             )
-            entry_id = cur.fetchone()[0]
-            if keys:
-                cur.executemany(
-                    "INSERT INTO tlog_searchkey (entry_id, kind, value) VALUES (%s, %s, %s)",
-                    [(entry_id, kind, value) for kind, value in keys],
-                )
     except IntegrityError:
-        existing = Entry.objects.select_related("log").filter(log=log, leaf_hash=leaf).first()
-        if existing is None:
-            raise
-        raise DuplicateEntry(existing) from None
-    index, integrated_time = _await_integration(log_id=log.id, entry_id=entry_id)
-    return Entry(
-        id=entry_id,
-        log=log,
-        index=index,
-        leaf_hash=leaf,
-        body=accepted.canonical_body,
-        kind=accepted.kind,
-        api_version=accepted.api_version,
-        integrated_time=integrated_time,
-    )
+        raise DuplicateEntry(Entry(log=log, leaf_hash=leaf)) from None
+    return _await_integration(log=log, leaf=leaf)
 
 
 # An upload waits at most this many integrator rounds (each either integrates a batch or
@@ -202,8 +200,8 @@ def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
 _MAX_ROUNDS = 10_000
 
 
-def _await_integration(*, log_id: int, entry_id: int) -> tuple[int, int]:
-    """Return once the entry is integrated: integrate it ourselves if no one else is.
+def _await_integration(*, log: Log, leaf: bytes) -> Entry:
+    """Return the entry once integrated: integrate it ourselves if no one else is.
 
     PostgreSQL: try the log row lock with NOWAIT. Holding it, integrate everything
     pending (our entry and every other upload's: the group commit). Not getting it,
@@ -213,15 +211,13 @@ def _await_integration(*, log_id: int, entry_id: int) -> tuple[int, int]:
     instead of every waiter taking the exclusive lock in turn.
     """
     for _ in range(_MAX_ROUNDS):
-        with connection.cursor() as cur:
-            cur.execute("SELECT index, integrated_time FROM tlog_entry WHERE id = %s", [entry_id])
-            index, integrated_time = cur.fetchone()
-        if index is not None:
-            return index, integrated_time
-        if _try_integrate(log_id):
+        entry = selectors.entry_by_leaf(log, leaf)
+        if entry is not None:
+            return entry
+        if _try_integrate(log.id):
             continue
         with transaction.atomic(), connection.cursor() as cur:
-            cur.execute("SELECT 1 FROM tlog_log WHERE id = %s FOR SHARE", [log_id])
+            cur.execute("SELECT 1 FROM tlog_log WHERE id = %s FOR SHARE", [log.id])
     raise LogUnavailable("gave up waiting for the integrator")
 
 
@@ -249,14 +245,40 @@ def _integrate_pending_locked(log: Log) -> int:
         raise LogUnavailable(f"log {log.tree_id} is frozen")
     with connection.cursor() as cur:
         cur.execute(
-            'SELECT id, leaf_hash FROM tlog_entry WHERE log_id = %s AND "index" IS NULL'
-            " ORDER BY id LIMIT %s",
+            "SELECT id, leaf_hash, body, kind, api_version, search_keys, submitted_at"
+            " FROM tlog_pendingentry WHERE log_id = %s ORDER BY id LIMIT %s",
             [log.id, settings.TLOG_MAX_BATCH],
         )
-        pending = cur.fetchall()
-    if pending:
-        _integrate_locked(log, [(pk, bytes(h)) for pk, h in pending])
-    return len(pending)
+        rows = cur.fetchall()
+    if not rows:
+        return 0
+    pending = [
+        _Pending(pk, bytes(leaf), bytes(body), kind, version, keys, at)
+        for pk, leaf, body, kind, version, keys, at in rows
+    ]
+    # Only the integrator writes Entry, under this lock: this check cannot race.
+    logged = selectors.leaves_logged(log, [p.leaf_hash for p in pending])
+    fresh = [p for p in pending if p.leaf_hash not in logged]
+    if fresh:
+        _integrate_locked(log, fresh)
+    with connection.cursor() as cur:
+        marks = ", ".join(["%s"] * len(pending))
+        cur.execute(
+            f"DELETE FROM tlog_pendingentry WHERE id IN ({marks})",  # noqa: S608 - placeholders only
+            [p.id for p in pending],
+        )
+    return len(fresh)
+
+
+@dataclass
+class _Pending:
+    id: int
+    leaf_hash: bytes
+    body: bytes
+    kind: str
+    api_version: str
+    search_keys: str
+    submitted_at: object
 
 
 def log_integrate(*, log_id: int) -> int:
@@ -290,16 +312,16 @@ def _edge(log: Log) -> dict[tuple[int, int], bytes]:
     return edge
 
 
-def _integrate_locked(log: Log, pending: Sequence[tuple[int, bytes]]) -> None:
+def _integrate_locked(log: Log, pending: Sequence[_Pending]) -> None:
     size = log.tree_size
     edge = _edge(log)
-    changed = tiles.append_leaves(size, edge, [h for _, h in pending])
+    changed = tiles.append_leaves(size, edge, [p.leaf_hash for p in pending])
     new_size = size + len(pending)
     merged: Mapping[tuple[int, int], bytes] = {**edge, **changed}
     new_root = merkle.tree_root(new_size, tiles.make_tile_reader(lambda _wanted: merged))
     now = int(time.time())
-    _assign_indexes(pending, first_index=size, integrated_time=now)
-    _fault_point("after_indexes")
+    _insert_entries(log, pending, first_index=size, integrated_time=now)
+    _fault_point("after_entries")
     with connection.cursor() as cur:
         cur.executemany(
             'INSERT INTO tlog_tile (log_id, level, "index", hashes) VALUES (%s, %s, %s, %s)'
@@ -317,32 +339,81 @@ def _integrate_locked(log: Log, pending: Sequence[tuple[int, bytes]]) -> None:
     log.tree_size = new_size
     log.root_hash = new_root
     _fault_point("before_commit")
-    # Commit point 2 is the end of the caller's transaction: indexes, tiles, checkpoint
-    # and size become visible together, or not at all.
+    # Commit point 2 is the end of the caller's transaction: entries, tiles, checkpoint,
+    # size, and the removal from the pending table become visible together, or not at all.
 
 
-def _assign_indexes(
-    pending: Sequence[tuple[int, bytes]], *, first_index: int, integrated_time: int
+def _insert_entries(
+    log: Log, pending: Sequence[_Pending], *, first_index: int, integrated_time: int
 ) -> None:
-    ids = [pk for pk, _ in pending]
-    indexes = list(range(first_index, first_index + len(ids)))
-    if settings.IS_POSTGRES:
-        # One statement for the whole batch (bulk_update would build a CASE per row).
-        with connection.cursor() as cur:
+    indexes = list(range(first_index, first_index + len(pending)))
+    with connection.cursor() as cur:
+        if settings.IS_POSTGRES:  # one statement for the batch
             cur.execute(
-                "UPDATE tlog_entry AS e SET index = v.idx, integrated_time = %s "
-                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, idx) WHERE e.id = v.id",
-                [integrated_time, ids, indexes],
+                'INSERT INTO tlog_entry (log_id, "index", leaf_hash, body, kind, api_version,'
+                " integrated_time, submitted_at) SELECT %s, i, l, b, k, v, %s, t FROM unnest("
+                "%s::bigint[], %s::bytea[], %s::bytea[], %s::text[], %s::text[],"
+                " %s::timestamptz[]) AS u(i, l, b, k, v, t)",
+                [
+                    log.id,
+                    integrated_time,
+                    indexes,
+                    [p.leaf_hash for p in pending],
+                    [p.body for p in pending],
+                    [p.kind for p in pending],
+                    [p.api_version for p in pending],
+                    [p.submitted_at for p in pending],
+                ],
             )
+        else:
+            cur.executemany(
+                'INSERT INTO tlog_entry (log_id, "index", leaf_hash, body, kind, api_version,'
+                " integrated_time, submitted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        log.id,
+                        i,
+                        p.leaf_hash,
+                        p.body,
+                        p.kind,
+                        p.api_version,
+                        integrated_time,
+                        p.submitted_at,
+                    )
+                    for i, p in zip(indexes, pending, strict=True)
+                ],
+            )
+        keyed = [(i, json.loads(p.search_keys)) for i, p in zip(indexes, pending, strict=True)]
+        if not any(keys for _, keys in keyed):
+            return
+        cur.execute(
+            'SELECT "index", id FROM tlog_entry WHERE log_id = %s AND "index" >= %s',
+            [log.id, first_index],
+        )
+        ids = dict(cur.fetchall())
+        rows = [(ids[i], kind, value) for i, keys in keyed for kind, value in keys]
+        if settings.IS_POSTGRES:
+            cur.execute(
+                "INSERT INTO tlog_searchkey (entry_id, kind, value)"
+                " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[])",
+                [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
+            )
+        else:
+            cur.executemany(
+                "INSERT INTO tlog_searchkey (entry_id, kind, value) VALUES (%s, %s, %s)", rows
+            )
+
+
+def pending_vacuum() -> None:
+    """VACUUM the pending table (PostgreSQL). Its rows live for milliseconds; without
+    this, deleted rows pile up in its index between autovacuum rounds and every
+    integrator scan walks them."""
+    if not settings.IS_POSTGRES:
         return
-    Entry.objects.bulk_update(
-        [
-            Entry(pk=pk, index=ix, integrated_time=integrated_time)
-            for pk, ix in zip(ids, indexes, strict=True)
-        ],
-        ["index", "integrated_time"],
-        batch_size=500,
-    )
+    with connection.cursor() as cur:
+        in_atomic = not connection.get_autocommit()
+        if not in_atomic:
+            cur.execute("VACUUM (ANALYZE) tlog_pendingentry")
 
 
 def _note_signer(log: Log) -> note.NoteSigner:

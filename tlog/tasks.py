@@ -39,3 +39,9 @@ def publish_checkpoints() -> int:
         except services.LogFaulty:
             logger.error("log %s is faulty; not publishing", log_id)
     return published
+
+
+@shared_task(name="tlog.vacuum_pending")
+def vacuum_pending() -> None:
+    """Keep the pending table's index free of deleted rows (see services.pending_vacuum)."""
+    services.pending_vacuum()

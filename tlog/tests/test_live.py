@@ -101,10 +101,10 @@ def test_concurrent_processes_get_consistent_proofs(live_server_pg: LiveServer):
 def _insert_pending(server: LiveServer) -> str:
     """Simulate a web worker that died after commit point 1: a pending entry."""
     code = (
-        "from tlog.models import Entry, Log; from tlog.core import merkle; import secrets;"
+        "from tlog.models import PendingEntry, Log; from tlog.core import merkle; import secrets;"
         'b = (\'{"orphan":"%s"}\' % secrets.token_hex(8)).encode();'
         "log = Log.objects.get(kind='rekor', state='active');"
-        "Entry.objects.create(log=log, leaf_hash=merkle.leaf_hash(b), body=b, kind='t',"
+        "PendingEntry.objects.create(log=log, leaf_hash=merkle.leaf_hash(b), body=b, kind='t',"
         " api_version='0'); print(merkle.leaf_hash(b).hex())"
     )
     return server.manage("shell", "--no-imports", "-c", code).stdout.strip().splitlines()[-1]

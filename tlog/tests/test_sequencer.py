@@ -11,7 +11,7 @@ import pytest
 from tlog import services, tasks
 from tlog.invariants import log_check
 from tlog.kinds import AcceptedEntry
-from tlog.models import Checkpoint, Entry, Log, LogEvent, Tile
+from tlog.models import Checkpoint, Entry, Log, LogEvent, PendingEntry, Tile
 from tlog.tests.test_api_entries import post_json
 
 
@@ -30,7 +30,7 @@ def accepted(n: int) -> AcceptedEntry:
 
 
 @pytest.mark.parametrize(
-    "point", ["after_indexes", "after_tiles", "after_checkpoint", "before_commit"]
+    "point", ["after_entries", "after_tiles", "after_checkpoint", "before_commit"]
 )
 def test_crash_inside_integration_loses_nothing(monkeypatch, rekor_log, point):
     for n in range(3):
@@ -45,8 +45,8 @@ def test_crash_inside_integration_loses_nothing(monkeypatch, rekor_log, point):
     with pytest.raises(InjectedCrash):
         services.entry_submit(kind="rekor", accepted=accepted(99))
     # The entry was accepted (commit point 1) but not integrated; the tree is unchanged.
-    pending = Entry.objects.get(body=b'{"n":99}')
-    assert pending.index is None
+    assert PendingEntry.objects.filter(body=b'{"n":99}').exists()
+    assert not Entry.objects.filter(body=b'{"n":99}').exists()
     rekor_log.refresh_from_db()
     assert rekor_log.tree_size == 4
     assert Checkpoint.objects.count() == checkpoints
@@ -54,8 +54,8 @@ def test_crash_inside_integration_loses_nothing(monkeypatch, rekor_log, point):
 
     monkeypatch.setattr(services, "_fault_point", lambda name: None)
     assert tasks.integrate_pending() == 1  # what the beat task does after a crash
-    pending.refresh_from_db()
-    assert pending.index == 4
+    assert Entry.objects.get(body=b'{"n":99}').index == 4
+    assert not PendingEntry.objects.exists()
     assert log_check(rekor_log) == []
 
 
@@ -64,7 +64,7 @@ def test_batch_integrates_everything_pending_in_one_checkpoint(rekor_log):
 
     for n in range(5):  # five uploads accepted while no integrator ran
         body = f'{{"p":{n}}}'.encode()
-        Entry.objects.create(
+        PendingEntry.objects.create(
             log=rekor_log, leaf_hash=merkle.leaf_hash(body), body=body, kind="t", api_version="0"
         )
     before = Checkpoint.objects.count()
@@ -112,3 +112,18 @@ def test_freeze_and_rotate_keeps_global_indexes(client, rekor_log, entry_maker):
     assert LogEvent.objects.filter(log=old, action="frozen", actor="test").exists()
     for log in (old, new):
         assert log_check(log) == []
+
+
+def test_duplicate_racing_its_twin_is_dropped_not_logged_twice(rekor_log):
+    """A duplicate that slipped past the submission check (its twin was being
+    integrated) is dropped by the integrator, never given a second index."""
+    from tlog.core import merkle
+
+    services.entry_submit(kind="rekor", accepted=accepted(7))
+    body = b'{"n":7}'
+    PendingEntry.objects.create(
+        log=rekor_log, leaf_hash=merkle.leaf_hash(body), body=body, kind="t", api_version="0"
+    )
+    assert services.log_integrate(log_id=rekor_log.id) == 0
+    assert Entry.objects.filter(body=body).count() == 1
+    assert not PendingEntry.objects.exists()

@@ -1,0 +1,242 @@
+"""bench/scale: a log of N entries (default 10 million) loaded through the real sequencing
+path, then inclusion-proof, consistency-proof and search latency, and bytes per entry.
+
+Entries are hashedrekord-shaped bodies with a certificate-sized verifier, inserted as
+pending exactly as `entry_submit` does (but a batch per statement instead of a request
+per entry), then integrated by the real integrator (`services.log_integrate`), a batch
+of SIGPORTAL_MAX_BATCH per checkpoint. Signatures are random bytes: verification is the
+upload path's cost (bench/upload), not the sequencer's.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python -m bench.scale \
+        --entries 10000000 --database sigportal_scale --keep
+
+Resumable: run again with the same --database to continue loading where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+
+def _dsn(base: str, dbname: str) -> str:
+    return urlunsplit(urlsplit(base)._replace(path=f"/{dbname}"))
+
+
+def _setup(base: str, dbname: str, data_dir: Path) -> None:
+    with psycopg.connect(_dsn(base, "postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+    os.environ["DATABASE_URL"] = _dsn(base, dbname)
+    os.environ["SIGPORTAL_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("SIGPORTAL_MAX_BATCH", "4096")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sigportal.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("sigportal_init", verbosity=0)
+
+
+_CERT_B64 = base64.b64encode(b"-----BEGIN CERTIFICATE-----\n" + b"M" * 900 + b"\n").decode()
+
+
+def _body(n: int) -> tuple[bytes, str, str]:
+    digest = hashlib.sha256(n.to_bytes(8, "big")).hexdigest()
+    body = json.dumps(
+        {
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": digest}},
+                "signature": {
+                    "content": base64.b64encode(random.randbytes(71)).decode(),
+                    "publicKey": {"content": _CERT_B64},
+                },
+            },
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode()
+    return body, digest, f"user{n % 100_000}@example.test"
+
+
+def _load(total: int, chunk: int) -> dict[str, float]:
+    from django.conf import settings
+    from django.db import connection, transaction
+
+    from tlog import selectors, services
+    from tlog.core import merkle
+
+    log = selectors.log_active(kind="rekor")
+    have = log.tree_size - 1  # minus the genesis entry
+    started = time.monotonic()
+    insert_s = integrate_s = 0.0
+    while have < total:
+        n = min(chunk, total - have)
+        rows = [_body(have + i) for i in range(n)]
+        t0 = time.monotonic()
+        # The same statement as entry_submit, a chunk at a time.
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(
+                "INSERT INTO tlog_pendingentry (log_id, leaf_hash, body, kind, api_version,"
+                " search_keys, submitted_at) SELECT %s, l, b, 'hashedrekord', '0.0.1', k, now()"
+                " FROM unnest(%s::bytea[], %s::bytea[], %s::text[]) AS t(l, b, k)",
+                [
+                    log.id,
+                    [merkle.leaf_hash(b) for b, _, _ in rows],
+                    [b for b, _, _ in rows],
+                    [json.dumps([["sha256", f"sha256:{d}"], ["email", e]]) for _, d, e in rows],
+                ],
+            )
+        t1 = time.monotonic()
+        while services.log_integrate(log_id=log.id):
+            pass
+        if (have // chunk) % 10 == 0:
+            services.pending_vacuum()  # what the tlog.vacuum_pending beat task does
+        integrate_s += time.monotonic() - t1
+        insert_s += t1 - t0
+        have += n
+        if have % (chunk * 20) == 0 or have >= total:
+            rate = have / (time.monotonic() - started) if time.monotonic() > started else 0
+            print(
+                f"loaded {have:>10} entries  insert {insert_s:7.1f}s  integrate "
+                f"{integrate_s:7.1f}s  (this run {rate:,.0f}/s, batch {settings.TLOG_MAX_BATCH})",
+                flush=True,
+            )
+    return {"insert_seconds": round(insert_s, 1), "integrate_seconds": round(integrate_s, 1)}
+
+
+def _timed(fn: Any, samples: int) -> dict[str, float]:
+    times = []
+    for _ in range(samples):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return {
+        "p50_ms": round(statistics.median(times), 3),
+        "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 3),
+    }
+
+
+def _measure(samples: int) -> dict[str, Any]:
+    from django.db import connection
+
+    from tlog import rekor, selectors
+    from tlog.models import Entry
+
+    from tlog import services
+
+    services.pending_vacuum()
+    log = selectors.log_active(kind="rekor")
+    size = log.tree_size
+    rng = random.Random(7)
+
+    def inclusion() -> None:
+        selectors.inclusion_proof(log, rng.randrange(size), size)
+
+    def consistency() -> None:
+        old = rng.randrange(1, size)
+        selectors.consistency_proof(log, old, size)
+
+    def entry_by_index() -> None:  # what GET /api/v1/log/entries?logIndex= does
+        entry = selectors.entry_by_global_index(rng.randrange(1, size))
+        rekor.entry_document(entry)
+
+    def search_email() -> None:
+        email = f"user{rng.randrange(100_000)}@example.test"
+        selectors.entries_search(criteria={"email": [email]}, operator="or", cursor=0, limit=100)
+
+    def search_digest() -> None:
+        n = rng.randrange(size - 1)
+        digest = hashlib.sha256(n.to_bytes(8, "big")).hexdigest()
+        selectors.entries_search(
+            criteria={"sha256": [f"sha256:{digest}"]}, operator="or", cursor=0, limit=100
+        )
+
+    results = {
+        name: _timed(fn, samples)
+        for name, fn in [
+            ("inclusion_proof", inclusion),
+            ("consistency_proof", consistency),
+            ("entry_with_proof_and_set", entry_by_index),
+            ("search_by_email", search_email),
+            ("search_by_digest", search_digest),
+        ]
+    }
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
+            " WHERE c.relkind = 'r' AND c.relname LIKE 'tlog_%%'"
+        )
+        total_bytes = int(cur.fetchone()[0])
+        cur.execute(
+            "SELECT pg_total_relation_size('tlog_entry'), pg_total_relation_size("
+            "'tlog_tile'), pg_total_relation_size('tlog_searchkey')"
+        )
+        entry_b, tile_b, key_b = cur.fetchone()
+    results["tree_size"] = size
+
+    results["bytes_per_entry"] = {
+        "all_tables": round(total_bytes / size, 1),
+        "entries": round(entry_b / size, 1),
+        "tiles": round(tile_b / size, 1),
+        "search_keys": round(key_b / size, 1),
+    }
+    results["mean_body_bytes"] = round(
+        sum(
+            len(bytes(b))
+            for b in Entry.objects.filter(index__lt=1000).values_list("body", flat=True)
+        )
+        / 1000,
+        1,
+    )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--entries", type=int, default=10_000_000)
+    parser.add_argument("--chunk", type=int, default=4096)
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--database", default="sigportal_scale")
+    parser.add_argument("--data-dir", type=Path, default=Path("var/bench-scale"))
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    _setup(base, args.database, args.data_dir.resolve())
+    load = _load(args.entries, args.chunk)
+    results = {"load": load, **_measure(args.samples)}
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text)
+    if not args.keep:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(_dsn(base, "postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{args.database}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    sys.exit(main())
