@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sigportal
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test install install-dev lint typecheck check bench-core bench-upload bench-scale clean
+.PHONY: run test install install-dev install-js lint typecheck check bench-core bench-upload bench-scale clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,15 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(RUN_STAMP)
 
+# sigstore-js, pinned, for the interoperability tests (interop/js/README.md).
+JS_STAMP := interop/js/node_modules/.installed
+$(JS_STAMP): interop/js/package.json interop/js/package-lock.json
+	npm ci --prefix interop/js --no-audit --no-fund
+	touch $@
+
 install: $(RUN_STAMP)
 install-dev: $(DEV_STAMP)
+install-js: $(JS_STAMP)
 
 # The embedded default: SQLite and keys under $SIGPORTAL_DATA_DIR (var/), tasks in-process.
 run: install
@@ -44,8 +51,9 @@ typecheck: install-dev
 	$(VENV)/bin/mypy
 
 # The whole suite against the machine's PostgreSQL and Redis (DATABASE_URL, REDIS_URL).
-test: install-dev lint typecheck
+test: install-dev install-js lint typecheck
 	rm -rf var/test && mkdir -p var/test
+	SIGPORTAL_DEV_IDP=true \
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	SIGPORTAL_DATA_DIR="$(CURDIR)/var/test" \
@@ -61,4 +69,4 @@ bench-scale: install-dev
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(PY) -m bench.scale
 
 clean:
-	rm -rf $(VENV) var/test .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var/test .pytest_cache .mypy_cache .ruff_cache interop/js/node_modules

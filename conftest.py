@@ -60,6 +60,8 @@ def entry_maker() -> EntryMaker:
 def live_server_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """gunicorn (2 workers x 4 threads) on its own fresh PostgreSQL database."""
     try:
-        yield from start_live_server(tmp_path_factory.mktemp("live"))
+        yield from start_live_server(
+            tmp_path_factory.mktemp("live"), extra_env={"SIGPORTAL_DEV_IDP": "true"}
+        )
     except NeedsPostgres as exc:
         pytest.skip(str(exc))

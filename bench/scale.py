@@ -138,10 +138,8 @@ def _timed(fn: Any, samples: int) -> dict[str, float]:
 def _measure(samples: int) -> dict[str, Any]:
     from django.db import connection
 
-    from tlog import rekor, selectors
+    from tlog import rekor, selectors, services
     from tlog.models import Entry
-
-    from tlog import services
 
     services.pending_vacuum()
     log = selectors.log_active(kind="rekor")

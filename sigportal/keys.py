@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,9 +101,10 @@ def _key_path(key_ref: str) -> Path:
 def key_create(*, name: str, algorithm: KeyAlgorithm) -> Signer:
     """Generate a key, write it encrypted (mode 0600) and return its signer.
 
-    Refuses to overwrite: a log's or CA's key never changes after creation.
+    Refuses to overwrite: a log's or CA's key never changes after creation. The file
+    name gets a random suffix, so re-creating a CA or log never meets an old key file.
     """
-    key_ref = f"file:{name}.pem"
+    key_ref = f"file:{name}-{secrets.token_hex(4)}.pem"
     path = _key_path(key_ref)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     private_key = _new_private_key(algorithm)

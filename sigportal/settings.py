@@ -98,7 +98,24 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "tlog",
+    "ca",
 ]
+
+# The development identity provider (devidp/): a real OIDC provider for newcomers and
+# tests. On in the embedded default, off whenever DATABASE_URL points at a server.
+DEV_IDP_ENABLED = env.bool(
+    "SIGPORTAL_DEV_IDP", default=DATABASES["default"]["ENGINE"].endswith("sqlite3")
+)
+if DEV_IDP_ENABLED:
+    INSTALLED_APPS += ["oauth2_provider", "devidp"]
+    from devidp.settings import configure as _configure_devidp
+
+    _configure_devidp(globals())
+
+# Extra OIDC issuers trusted by the CA, seeded into the database by `sigportal_init`:
+# a JSON list of {"issuer_url", "kind", "audience"?, "subject_domain"?}.
+OIDC_ISSUERS = env.json("SIGPORTAL_OIDC_ISSUERS", default=[])
+CA_ORGANIZATION = env.str("SIGPORTAL_CA_ORGANIZATION", default=PUBLIC_HOST.split(":")[0])
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
@@ -6,7 +7,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("", include("tlog.urls")),
+    path("", include("ca.urls")),
 ]
+
+if settings.DEV_IDP_ENABLED:
+    urlpatterns += [path("", include("devidp.urls"))]
 
 handler400 = "sigportal.errors.handler400"
 handler404 = "sigportal.errors.handler404"

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from cryptography import x509
 from cryptography.hazmat import asn1
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -187,7 +188,11 @@ class UnloggedPrecertSigner:
         self._log_id = public_key_sha256(ct_key.public_key())
 
     def log_precert(
-        self, tbs_precert: bytes, issuer_key_hash: bytes, timestamp_ms: int
+        self,
+        tbs_precert: bytes,
+        issuer_key_hash: bytes,
+        timestamp_ms: int,
+        precertificate: x509.Certificate | None = None,
     ) -> SignedCertificateTimestamp:
         """Sign (and pretend to log) a precertificate at the suggested time."""
         return sign_sct(self._key, self._log_id, tbs_precert, issuer_key_hash, timestamp_ms)

@@ -83,11 +83,17 @@ class PrecertLogger(Protocol):
     logs the entry durably, and returns the SCT. `timestamp_ms` is the CA's
     suggestion (its `now`); the logger may pick its own time and must return the
     one it signed inside the SCT. The timestamp must fall inside the leaf's
-    validity, or issuance is refused.
+    validity, or issuance is refused. `precertificate` is the real RFC 6962
+    precertificate (the poison extension where the final certificate has its SCT
+    list), for the log's get-entries extra_data.
     """
 
     def log_precert(
-        self, tbs_precert: bytes, issuer_key_hash: bytes, timestamp_ms: int
+        self,
+        tbs_precert: bytes,
+        issuer_key_hash: bytes,
+        timestamp_ms: int,
+        precertificate: x509.Certificate | None = None,
     ) -> SignedCertificateTimestamp:
         """Log the precertificate entry and return its SCT."""
         ...
@@ -217,9 +223,12 @@ def issue_leaf(
         builder.add_extension(placeholder, critical=False)
     ).tbs_precertificate_bytes
 
-    # (3): the SCT covers the precert TBS and the issuer's key.
+    # (3): the SCT covers the precert TBS and the issuer's key. The real precertificate
+    # carries the poison extension in the SCT list's position, so removing it gives the
+    # same TBS (RFC 6962 §3.1).
+    precert = issuer_signer.sign_builder(builder.add_extension(x509.PrecertPoison(), critical=True))
     sct = sct_logger.log_precert(
-        tbs_precert, public_key_sha256(issuer_signer.public_key()), _to_ms(now)
+        tbs_precert, public_key_sha256(issuer_signer.public_key()), _to_ms(now), precert
     )
     _require_sct_within(sct, not_before, not_after)
 

@@ -272,7 +272,7 @@ def test_logger_receives_the_precert_tbs_and_issuer_hash(pki: Pki) -> None:
 
     class RecordingLogger:
         def log_precert(
-            self, tbs_precert: bytes, issuer_key_hash: bytes, timestamp_ms: int
+            self, tbs_precert: bytes, issuer_key_hash: bytes, timestamp_ms: int, precertificate=None
         ) -> SignedCertificateTimestamp:
             calls.append((tbs_precert, issuer_key_hash, timestamp_ms))
             return signer.log_precert(tbs_precert, issuer_key_hash, timestamp_ms + 1500)
@@ -296,7 +296,7 @@ def test_sct_outside_the_validity_is_refused(pki: Pki) -> None:
 
     class LateLogger:
         def log_precert(
-            self, tbs_precert: bytes, issuer_key_hash: bytes, timestamp_ms: int
+            self, tbs_precert: bytes, issuer_key_hash: bytes, timestamp_ms: int, precertificate=None
         ) -> SignedCertificateTimestamp:
             return signer.log_precert(tbs_precert, issuer_key_hash, timestamp_ms + 3_600_000)
 

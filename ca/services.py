@@ -1,0 +1,320 @@
+"""Writes of the certificate authority: creating CAs, registering issuers, issuing.
+
+Issuance, in order (each step's failure is the caller's 4xx, except where noted):
+1. parse the request (CSR, or public key + proof of possession) and the unverified token;
+2. choose the configured issuer by the token's unverified `iss`; no other is contacted;
+3. verify the token (signature against the issuer's JWKS, algorithms, audience, times);
+   an unreachable issuer is a 503;
+4. check the proof of possession and map the claims to a certificate identity;
+5. issue the leaf: its precertificate is logged in the CT log (integrated and covered by
+   a signed checkpoint) before the SCT is signed, so every certificate we ever return is
+   in the log; then the issued certificate is recorded.
+A crash after step 5's CT logging leaves a logged precertificate whose certificate was
+never returned: harmless (it is an unused, short-lived certificate), and the CT log is
+what an auditor checks anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from django.db import transaction
+
+from ca.core import oidc, sct, signing_requests
+from ca.core import x509 as cax509
+from ca.models import CaEvent, CertificateAuthority, IssuedCertificate, OidcIssuer
+from sigportal import keys
+from tlog import selectors as tlog_selectors
+from tlog import services as tlog_services
+from tlog.kinds import AcceptedEntry
+from tlog.models import Entry, Log
+
+ROOT_VALIDITY = timedelta(days=3650)
+INTERMEDIATE_VALIDITY = timedelta(days=1825)
+
+
+class IssuanceError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+# --- CA and CT log setup --------------------------------------------------------------
+
+
+def _cert_signer(key_ref: str) -> cax509.KeyCertSigner:
+    signer = keys.signer_load(key_ref)
+    assert isinstance(signer, keys.FileSigner)
+    return cax509.KeyCertSigner(signer.private_key)  # type: ignore[arg-type]
+
+
+def _new_intermediate(
+    root: x509.Certificate, root_key_ref: str, name: str, organization: str
+) -> tuple[x509.Certificate, str]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    int_key = keys.key_create(name=f"ca-{name}-intermediate", algorithm="ecdsa-p256")
+    intermediate = cax509.create_intermediate(
+        root,
+        _cert_signer(root_key_ref),
+        f"{name} intermediate",
+        organization,
+        int_key.public_key(),  # type: ignore[arg-type]
+        not_before=now - timedelta(minutes=5),
+        not_after=min(now + INTERMEDIATE_VALIDITY, root.not_valid_after_utc),
+    )
+    return intermediate, int_key.key_ref
+
+
+def _activate(authority: CertificateAuthority, *, actor: str, action: str) -> None:
+    CertificateAuthority.objects.filter(active=True).exclude(pk=authority.pk).update(
+        active=False, retired_at=datetime.now(UTC)
+    )
+    CaEvent.objects.create(action=action, actor=actor, detail=authority.name)
+
+
+def ca_create(*, name: str, organization: str, actor: str = "") -> CertificateAuthority:
+    """A new root (P-384) and intermediate (P-256); becomes the active CA."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    root_key = keys.key_create(name=f"ca-{name}-root", algorithm="ecdsa-p384")
+    root = cax509.create_root(
+        f"{name} root",
+        organization,
+        _cert_signer(root_key.key_ref),
+        not_before=now - timedelta(minutes=5),
+        not_after=now + ROOT_VALIDITY,
+    )
+    intermediate, int_key_ref = _new_intermediate(root, root_key.key_ref, name, organization)
+    pem = serialization.Encoding.PEM
+    with transaction.atomic():
+        authority = CertificateAuthority.objects.create(
+            name=name,
+            root_pem=root.public_bytes(pem).decode(),
+            intermediate_pem=intermediate.public_bytes(pem).decode(),
+            root_key_ref=root_key.key_ref,
+            intermediate_key_ref=int_key_ref,
+            active=False,
+        )
+        _activate(authority, actor=actor, action="ca_created")
+        authority.active = True
+        authority.save(update_fields=["active"])
+    return authority
+
+
+def intermediate_roll(*, actor: str) -> CertificateAuthority:
+    """Issue from a new intermediate under the same root. The old intermediate stays in
+    the trusted root, so certificates it issued keep verifying."""
+    current = _active_ca()
+    root = x509.load_pem_x509_certificate(current.root_pem.encode())
+    organization = root.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value
+    name = f"{current.name.split('~')[0]}~{CertificateAuthority.objects.count() + 1}"
+    intermediate, int_key_ref = _new_intermediate(
+        root, current.root_key_ref, name, str(organization)
+    )
+    with transaction.atomic():
+        authority = CertificateAuthority.objects.create(
+            name=name,
+            root_pem=current.root_pem,
+            intermediate_pem=intermediate.public_bytes(serialization.Encoding.PEM).decode(),
+            root_key_ref=current.root_key_ref,
+            intermediate_key_ref=int_key_ref,
+            active=False,
+        )
+        _activate(authority, actor=actor, action="intermediate_rolled")
+        authority.active = True
+        authority.save(update_fields=["active"])
+    return authority
+
+
+def ct_log_ensure() -> Log:
+    """The active CT log, created with its own ECDSA P-256 key if missing.
+
+    No genesis entry: every CT leaf must be an RFC 6962 MerkleTreeLeaf, and the
+    logIndex-0 problem of INTEROP §4.8 concerns Rekor bundles only.
+    """
+    existing = Log.objects.filter(kind=Log.Kind.CT, state=Log.State.ACTIVE).first()
+    return existing or tlog_services.log_create(kind=Log.Kind.CT, genesis=False)
+
+
+def issuer_upsert(
+    *,
+    issuer_url: str,
+    kind: str,
+    audience: str = "sigstore",
+    subject_domain: str = "",
+    allow_http_loopback: bool = False,
+    note: str = "",
+) -> OidcIssuer:
+    oidc.IssuerConfig(  # validates the URL, kind and domain before anything is stored
+        issuer_url=issuer_url,
+        kind=kind,  # type: ignore[arg-type]
+        audience=audience,
+        subject_domain=subject_domain or None,
+    )
+    issuer, _ = OidcIssuer.objects.update_or_create(
+        issuer_url=issuer_url,
+        defaults={
+            "kind": kind,
+            "audience": audience,
+            "subject_domain": subject_domain,
+            "allow_http_loopback": allow_http_loopback,
+            "note": note,
+            "enabled": True,
+        },
+    )
+    return issuer
+
+
+# --- issuance -------------------------------------------------------------------------
+
+# One JWKS cache per issuer per process: keys are fetched at most once a minute for an
+# unknown kid, never per request.
+_jwks_caches: dict[tuple[str, bool], oidc.JwksCache] = {}
+_jwks_lock = threading.Lock()
+
+
+def _jwks_cache(issuer: OidcIssuer) -> oidc.JwksCache:
+    key = (issuer.issuer_url, issuer.allow_http_loopback)
+    with _jwks_lock:
+        cache = _jwks_caches.get(key)
+        if cache is None:
+            cache = oidc.JwksCache(
+                partial(oidc.fetch_json_https, allow_http_loopback=issuer.allow_http_loopback)
+            )
+            _jwks_caches[key] = cache
+    return cache
+
+
+def _issuer_config(issuer: OidcIssuer) -> oidc.IssuerConfig:
+    return oidc.IssuerConfig(
+        issuer_url=issuer.issuer_url,
+        kind=issuer.kind,  # type: ignore[arg-type]
+        audience=issuer.audience,
+        subject_domain=issuer.subject_domain or None,
+    )
+
+
+@dataclass
+class IssuedChain:
+    leaf: x509.Certificate
+    chain: list[x509.Certificate]  # leaf first, root last
+    record: IssuedCertificate
+
+
+def certificate_issue(*, body: object, authorization: str | None) -> IssuedChain:
+    """Verify a signing request and issue a 10-minute leaf logged in the CT log."""
+    try:
+        request = signing_requests.parse_signing_request(body, authorization)
+    except signing_requests.RequestError as exc:
+        raise IssuanceError(400, exc.code, str(exc)) from None
+    verified = _verify_token(request.unverified_token)
+    try:
+        signing_requests.check_proof_of_possession(request, verified.claims)
+        identity = oidc.identity_from_token(verified)
+    except signing_requests.RequestError as exc:
+        raise IssuanceError(400, exc.code, str(exc)) from None
+    except oidc.TokenError as exc:
+        raise IssuanceError(400, exc.code, str(exc)) from None
+    return _issue(identity, request.public_key)
+
+
+def _verify_token(unverified_token: str) -> oidc.VerifiedToken:
+    try:
+        unverified_iss = oidc.peek_unverified_issuer(unverified_token)
+    except oidc.TokenError as exc:
+        raise IssuanceError(401, exc.code, str(exc)) from None
+    issuer = OidcIssuer.objects.filter(issuer_url=unverified_iss, enabled=True).first()
+    if issuer is None:
+        raise IssuanceError(401, "unknown_issuer", "the token's issuer is not trusted here")
+    try:
+        return oidc.verify_token(
+            unverified_token, _issuer_config(issuer), _jwks_cache(issuer), now=datetime.now(UTC)
+        )
+    except oidc.TokenError as exc:
+        if exc.code == "issuer_unavailable":
+            raise IssuanceError(503, exc.code, str(exc)) from None
+        raise IssuanceError(401, exc.code, str(exc)) from None
+
+
+def _active_ca() -> CertificateAuthority:
+    authority = CertificateAuthority.objects.filter(active=True).first()
+    if authority is None:
+        raise IssuanceError(503, "ca_unavailable", "no active CA: run `manage.py sigportal_init`")
+    return authority
+
+
+@dataclass
+class _CtLogger:
+    """Logs precertificates in the CT log and signs their SCTs with its key."""
+
+    log: Log
+    logged: Entry | None = None
+    precert: x509.Certificate | None = None
+
+    def log_precert(
+        self,
+        tbs_precert: bytes,
+        issuer_key_hash: bytes,
+        timestamp_ms: int,
+        precertificate: x509.Certificate | None = None,
+    ) -> sct.SignedCertificateTimestamp:
+        leaf = sct.precert_merkle_leaf(timestamp_ms, issuer_key_hash, tbs_precert)
+        self.logged = tlog_services.entry_submit(
+            kind=Log.Kind.CT,
+            accepted=AcceptedEntry(
+                kind="precert",
+                api_version="rfc6962",
+                canonical_body=leaf,
+                search_keys=(),
+                certificates=(),
+            ),
+        )
+        self.precert = precertificate
+        # RFC 6962: the SCT signs exactly the bytes of the precert MerkleTreeLeaf.
+        signature = keys.signer_load(self.log.key_ref).sign(
+            sct.precert_signed_data(timestamp_ms, issuer_key_hash, tbs_precert)
+        )
+        return sct.SignedCertificateTimestamp(
+            log_id=self.log.log_id, timestamp_ms=timestamp_ms, signature=signature
+        )
+
+
+def _issue(identity: cax509.Identity, public_key: object) -> IssuedChain:
+    authority = _active_ca()
+    intermediate = x509.load_pem_x509_certificate(authority.intermediate_pem.encode())
+    root = x509.load_pem_x509_certificate(authority.root_pem.encode())
+    logger = _CtLogger(tlog_selectors.log_active(kind=Log.Kind.CT))
+    try:
+        leaf = cax509.issue_leaf(
+            identity,
+            public_key,  # type: ignore[arg-type]
+            intermediate,
+            _cert_signer(authority.intermediate_key_ref),
+            logger,
+            now=datetime.now(UTC),
+        )
+    except ValueError as exc:
+        raise IssuanceError(400, "unsupported_key", str(exc)) from None
+    assert logger.logged is not None and logger.precert is not None
+    der = serialization.Encoding.DER
+    record = IssuedCertificate.objects.create(
+        serial_hex=format(leaf.serial_number, "x"),
+        san_kind=identity.san_kind,
+        san_value=identity.san_value,
+        issuer_url=identity.issuer,
+        key_fingerprint=hashlib.sha256(keys.spki_der(leaf.public_key())).hexdigest(),  # type: ignore[arg-type]
+        not_before=leaf.not_valid_before_utc,
+        not_after=leaf.not_valid_after_utc,
+        certificate_der=leaf.public_bytes(der),
+        precertificate_der=logger.precert.public_bytes(der),
+        authority=authority,
+        ct_entry=logger.logged,
+    )
+    return IssuedChain(leaf=leaf, chain=[leaf, intermediate, root], record=record)
