@@ -13,10 +13,12 @@ from cryptography.hazmat.primitives import serialization
 from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from ca import services, trust
+from ca import selectors, services, trust
 from ca.models import CertificateAuthority, IssuedCertificate, OidcIssuer
 from sigportal import keys
 from sigportal.errors import ApiError
@@ -137,7 +139,11 @@ def _b64(data: bytes) -> str:
 
 
 class CtGetSthApi(CompatView):
-    @extend_schema(operation_id="ctGetSth", summary="RFC 6962 signed tree head")
+    @extend_schema(
+        operation_id="ctGetSth",
+        summary="RFC 6962 signed tree head",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request) -> Response:
         log = _ct_log()
         checkpoint = tlog_selectors.checkpoint_latest(log)
@@ -162,6 +168,7 @@ class CtGetSthConsistencyApi(CompatView):
     @extend_schema(
         operation_id="ctGetSthConsistency",
         parameters=[OpenApiParameter("first", int), OpenApiParameter("second", int)],
+        responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
         log = _ct_log()
@@ -178,6 +185,7 @@ class CtGetProofByHashApi(CompatView):
     @extend_schema(
         operation_id="ctGetProofByHash",
         parameters=[OpenApiParameter("hash", str), OpenApiParameter("tree_size", int)],
+        responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
         log = _ct_log()
@@ -218,6 +226,7 @@ class CtGetEntriesApi(CompatView):
     @extend_schema(
         operation_id="ctGetEntries",
         parameters=[OpenApiParameter("start", int), OpenApiParameter("end", int)],
+        responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
         log = _ct_log()
@@ -245,10 +254,69 @@ class CtGetEntriesApi(CompatView):
 
 
 class CtGetRootsApi(CompatView):
-    @extend_schema(operation_id="ctGetRoots", summary="The roots this CT log accepts")
+    @extend_schema(
+        operation_id="ctGetRoots",
+        summary="The roots this CT log accepts",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request) -> Response:
         roots = {
             x509.load_pem_x509_certificate(p.encode()).public_bytes(serialization.Encoding.DER)
             for p in CertificateAuthority.objects.values_list("root_pem", flat=True)
         }
         return Response({"certificates": sorted(_b64(d) for d in roots)})
+
+
+# --- issued certificates ---------------------------------------------------------------
+
+
+class CertificateSearchInput(serializers.Serializer):
+    identity = serializers.CharField(required=False, max_length=1024)
+    serial = serializers.RegexField(r"^(0x)?[0-9a-fA-F]{1,64}$", required=False)
+    fingerprint = serializers.RegexField(r"^(sha256:)?[0-9a-fA-F]{64}$", required=False)
+    issuer = serializers.CharField(required=False, max_length=512)
+    cursor = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not {"identity", "serial", "fingerprint", "issuer"} & set(attrs):
+            raise serializers.ValidationError("give identity, serial, fingerprint or issuer")
+        return attrs
+
+
+class CertificateOutput(serializers.ModelSerializer):
+    serial = serializers.CharField(source="serial_hex")
+    identity = serializers.CharField(source="san_value")
+    identity_kind = serializers.CharField(source="san_kind")
+    ct_log_index = serializers.IntegerField(source="ct_entry.index")
+
+    class Meta:
+        model = IssuedCertificate
+        fields = [
+            "serial",
+            "identity",
+            "identity_kind",
+            "issuer_url",
+            "key_fingerprint",
+            "not_before",
+            "not_after",
+            "created_at",
+            "ct_log_index",
+        ]
+
+
+class CertificateSearchApi(APIView):
+    """Search the certificates this CA issued (serial, identity, key, issuer)."""
+
+    authentication_classes = ()
+
+    @extend_schema(
+        operation_id="searchCertificates",
+        parameters=[CertificateSearchInput],
+        responses={200: CertificateOutput(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        query = CertificateSearchInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        found = selectors.certificates_search(**query.validated_data)
+        return Response(CertificateOutput(found, many=True).data)

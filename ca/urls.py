@@ -17,6 +17,7 @@ urlpatterns = [
         apis.ClientTrustConfigApi.as_view(),
         name="client-trust-config",
     ),
+    path("api/v1/certificates", apis.CertificateSearchApi.as_view(), name="certificates"),
     path("ct/v1/get-sth", apis.CtGetSthApi.as_view(), name="ct-get-sth"),
     path("ct/v1/get-sth-consistency", apis.CtGetSthConsistencyApi.as_view()),
     path("ct/v1/get-proof-by-hash", apis.CtGetProofByHashApi.as_view()),

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -180,6 +180,11 @@ class LogEntriesRetrieveApi(CompatView):
             except selectors.NotFound:
                 continue
         return Response(found)
+
+
+@extend_schema_view(post=extend_schema(exclude=True))
+class LogEntriesRetrieveNoSlashApi(LogEntriesRetrieveApi):
+    """The same route without Rekor's trailing slash (documented once, above)."""
 
 
 class LogInfoApi(CompatView):

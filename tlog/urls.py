@@ -8,7 +8,9 @@ urlpatterns = [
     path("api/v1/log/entries", apis.LogEntriesApi.as_view(), name="rekor-entries"),
     path("api/v1/log/entries/retrieve/", apis.LogEntriesRetrieveApi.as_view()),
     path(
-        "api/v1/log/entries/retrieve", apis.LogEntriesRetrieveApi.as_view(), name="rekor-retrieve"
+        "api/v1/log/entries/retrieve",
+        apis.LogEntriesRetrieveNoSlashApi.as_view(),
+        name="rekor-retrieve",
     ),
     path("api/v1/log/entries/<str:uuid>", apis.LogEntryByUuidApi.as_view(), name="rekor-entry"),
     path("api/v1/log", apis.LogInfoApi.as_view(), name="rekor-log"),

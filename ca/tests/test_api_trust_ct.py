@@ -120,3 +120,20 @@ def test_ct_bad_queries_are_4xx(client, ca_instance, leaf_key, path):
     r = client.get(path)
     assert 400 <= r.status_code < 500, (r.status_code, r.content)
     assert set(r.json()) == {"code", "message"}
+
+
+def test_issued_certificates_are_searchable(client, ca_instance, leaf_key):
+    r = post(client, csr_body(leaf_key), ca_instance.token())
+    leaf = x509.load_pem_x509_certificate(
+        r.json()["signedCertificateEmbeddedSct"]["chain"]["certificates"][0].encode()
+    )
+    serial = format(leaf.serial_number, "x")
+    (found,) = client.get("/api/v1/certificates", {"serial": serial}).json()
+    assert found["identity"] == "alice@example.test" and found["issuer_url"] == ca_instance.url
+    by_identity = client.get("/api/v1/certificates", {"identity": "alice@example.test"}).json()
+    assert serial in [c["serial"] for c in by_identity]
+    by_key = client.get("/api/v1/certificates", {"fingerprint": found["key_fingerprint"]}).json()
+    assert [c["serial"] for c in by_key] == [serial]
+    for bad in ({}, {"serial": "xyz"}, {"fingerprint": "abc"}, {"limit": 0}):
+        r = client.get("/api/v1/certificates", bad)
+        assert r.status_code == 400 and set(r.json()) == {"code", "message"}

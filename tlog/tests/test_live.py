@@ -4,6 +4,7 @@ processes, a real Celery worker and beat over Redis, and `make run` (embedded SQ
 from __future__ import annotations
 
 import base64
+import json
 import multiprocessing
 import os
 import signal
@@ -195,6 +196,8 @@ def test_make_run_embedded_default(tmp_path: Path):
         server = LiveServer(url, "", tmp_path / "var", env, proc)
         leaf = _insert_pending(server)
         _wait_integrated(url, leaf, 40)
+        _readme_curl_flow(url, port, tmp_path, env)
+        _sigstore_python_against(url, tmp_path, env)
         sig_line = text.rstrip("\n").splitlines()[-1]
         assert base64.b64decode(sig_line.split(" ")[2])[:4] == note.rekor_key_hint(
             _public_key_der(url)
@@ -206,3 +209,66 @@ def test_make_run_embedded_default(tmp_path: Path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         out.close()
+
+
+def _readme_curl_flow(url: str, port: int, tmp: Path, env: dict[str, str]) -> None:
+    """Run README.md's "Try it" shell block as written (openssl + curl)."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Try it", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    script = block.replace("http://127.0.0.1:8000", url)
+    work = tmp / "readme"
+    work.mkdir()
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    doc = json.loads(out.stdout)
+    sigstore_verify(doc, _public_key_der(url))
+
+
+def _sigstore_python_against(url: str, tmp: Path, env: dict[str, str]) -> None:
+    """A newcomer signs with sigstore-python against `make run` (the development
+    identity provider is on in the embedded default)."""
+    sigstore = str(Path(sys.executable).parent / "sigstore")
+    config = tmp / "trust.json"
+    config.write_text(requests.get(f"{url}/api/v1/trust/client_trust_config.json", timeout=30).text)
+    token = (
+        subprocess.run(
+            [sys.executable, "manage.py", "devtoken", "newcomer@example.test"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    artifact = tmp / "hello.txt"
+    artifact.write_text("hello\n")
+    for args in (
+        ["sign", "--identity-token", token, str(artifact)],
+        [
+            "verify",
+            "identity",
+            "--cert-identity",
+            "newcomer@example.test",
+            "--cert-oidc-issuer",
+            f"{url}/oauth",
+            str(artifact),
+        ],
+    ):
+        r = subprocess.run(
+            [sigstore, "--trust-config", str(config), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert r.returncode == 0, r.stderr[-3000:]
