@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -13,8 +16,26 @@ from tlog.admin import ReadOnlyAdmin
 
 @admin.register(OidcIssuer)
 class OidcIssuerAdmin(admin.ModelAdmin):
+    """Trusting an issuer is the most privileged CA change: every edit is audited."""
+
     list_display = ("issuer_url", "kind", "audience", "enabled", "allow_http_loopback")
     list_filter = ("kind", "enabled")
+
+    def save_model(self, request: HttpRequest, obj: OidcIssuer, form: Any, change: bool) -> None:
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            CaEvent.objects.create(
+                action="issuer_changed" if change else "issuer_trusted",
+                actor=request.user.get_username(),
+                detail=f"{obj.issuer_url} kind={obj.kind} enabled={obj.enabled}",
+            )
+
+    def delete_model(self, request: HttpRequest, obj: OidcIssuer) -> None:
+        with transaction.atomic():
+            CaEvent.objects.create(
+                action="issuer_removed", actor=request.user.get_username(), detail=obj.issuer_url
+            )
+            super().delete_model(request, obj)
 
 
 @admin.register(CertificateAuthority)

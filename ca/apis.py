@@ -23,6 +23,7 @@ from ca.models import CertificateAuthority, IssuedCertificate, OidcIssuer
 from sigportal import keys
 from sigportal.errors import ApiError
 from sigportal.http import query_int, read_json_body
+from tlog import rekor
 from tlog import selectors as tlog_selectors
 from tlog.apis import CompatView
 from tlog.models import Entry, Log
@@ -129,8 +130,7 @@ _MAX_ENTRIES = 256
 
 def _ct_log() -> Log:
     log = tlog_selectors.log_active(kind=Log.Kind.CT)
-    if log.fault:
-        raise ApiError(503, "log_inconsistent", "the CT log failed a consistency check")
+    rekor.latest_checkpoint_served(log)  # 503 for a faulty log
     return log
 
 
@@ -146,8 +146,7 @@ class CtGetSthApi(CompatView):
     )
     def get(self, request: Request) -> Response:
         log = _ct_log()
-        checkpoint = tlog_selectors.checkpoint_latest(log)
-        assert checkpoint is not None
+        checkpoint = rekor.latest_checkpoint_served(log)
         timestamp = int(checkpoint.created_at.timestamp() * 1000)
         root = bytes(checkpoint.root_hash)
         # TreeHeadSignature: version v1, signature_type tree_hash, timestamp, size, root.

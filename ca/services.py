@@ -24,6 +24,7 @@ from functools import partial
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.db import transaction
 
 from ca.core import oidc, sct, signing_requests
@@ -143,7 +144,7 @@ def ct_log_ensure() -> Log:
     return existing or tlog_services.log_create(kind=Log.Kind.CT, genesis=False)
 
 
-def issuer_upsert(
+def issuer_seed(
     *,
     issuer_url: str,
     kind: str,
@@ -151,24 +152,32 @@ def issuer_upsert(
     subject_domain: str = "",
     allow_http_loopback: bool = False,
     note: str = "",
+    actor: str = "sigportal_init",
 ) -> OidcIssuer:
+    """Trust an issuer from configuration if it is not known yet.
+
+    An existing row is left alone: an operator who disabled or edited an issuer in the
+    admin is never overridden by the next start.
+    """
     oidc.IssuerConfig(  # validates the URL, kind and domain before anything is stored
         issuer_url=issuer_url,
         kind=kind,  # type: ignore[arg-type]
         audience=audience,
         subject_domain=subject_domain or None,
     )
-    issuer, _ = OidcIssuer.objects.update_or_create(
-        issuer_url=issuer_url,
-        defaults={
-            "kind": kind,
-            "audience": audience,
-            "subject_domain": subject_domain,
-            "allow_http_loopback": allow_http_loopback,
-            "note": note,
-            "enabled": True,
-        },
-    )
+    with transaction.atomic():
+        issuer, created = OidcIssuer.objects.get_or_create(
+            issuer_url=issuer_url,
+            defaults={
+                "kind": kind,
+                "audience": audience,
+                "subject_domain": subject_domain,
+                "allow_http_loopback": allow_http_loopback,
+                "note": note,
+            },
+        )
+        if created:
+            CaEvent.objects.create(action="issuer_trusted", actor=actor, detail=issuer_url)
     return issuer
 
 
@@ -277,31 +286,37 @@ class _CtLogger:
             ),
         )
         self.precert = precertificate
+        # The log the entry went to (a CT shard rotation may have happened meanwhile).
+        log = self.logged.log
         # RFC 6962: the SCT signs exactly the bytes of the precert MerkleTreeLeaf.
-        signature = keys.signer_load(self.log.key_ref).sign(
+        signature = keys.signer_load(log.key_ref).sign(
             sct.precert_signed_data(timestamp_ms, issuer_key_hash, tbs_precert)
         )
         return sct.SignedCertificateTimestamp(
-            log_id=self.log.log_id, timestamp_ms=timestamp_ms, signature=signature
+            log_id=log.log_id, timestamp_ms=timestamp_ms, signature=signature
         )
 
 
 def _issue(identity: cax509.Identity, public_key: object) -> IssuedChain:
+    # sigstore-python treats the leaf key as EC (INTEROP 1.5): P-256 or P-384 only.
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
+        public_key.curve, ec.SECP256R1 | ec.SECP384R1
+    ):
+        raise IssuanceError(400, "unsupported_key", "the key must be ECDSA P-256 or P-384")
     authority = _active_ca()
     intermediate = x509.load_pem_x509_certificate(authority.intermediate_pem.encode())
     root = x509.load_pem_x509_certificate(authority.root_pem.encode())
     logger = _CtLogger(tlog_selectors.log_active(kind=Log.Kind.CT))
-    try:
-        leaf = cax509.issue_leaf(
-            identity,
-            public_key,  # type: ignore[arg-type]
-            intermediate,
-            _cert_signer(authority.intermediate_key_ref),
-            logger,
-            now=datetime.now(UTC),
-        )
-    except ValueError as exc:
-        raise IssuanceError(400, "unsupported_key", str(exc)) from None
+    # Anything raised from here on is the server's fault: a fixed 500 for the caller,
+    # the detail in the server log (errors.api_exception_handler).
+    leaf = cax509.issue_leaf(
+        identity,
+        public_key,
+        intermediate,
+        _cert_signer(authority.intermediate_key_ref),
+        logger,
+        now=datetime.now(UTC),
+    )
     assert logger.logged is not None and logger.precert is not None
     der = serialization.Encoding.DER
     record = IssuedCertificate.objects.create(

@@ -107,7 +107,8 @@ def handler500(request: HttpRequest) -> HttpResponse:
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith(_API_PREFIXES):
-        return JsonResponse(error_body("bad_request", str(exception or "bad request")), status=400)
+        # Never echo the exception: DisallowedHost, for one, names the allowed hosts.
+        return JsonResponse(error_body("bad_request", "the request was refused"), status=400)
     from django.views.defaults import bad_request
 
     return bad_request(request, exception or Exception())

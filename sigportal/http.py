@@ -78,7 +78,8 @@ def query_int(request: Request, name: str, *, required: bool, minimum: int = 0) 
         if required:
             raise ApiError(400, "missing_parameter", f"the query parameter {name} is required")
         return None
-    if not raw.isdigit() or len(raw) > 19 or int(raw) >= 2**63:
+    # isdecimal() alone admits other scripts' digits that int() may refuse: ASCII only.
+    if not (raw.isascii() and raw.isdecimal()) or len(raw) > 19 or int(raw) >= 2**63:
         raise ApiError(
             400, "bad_parameter", f"{name} must be an integer between {minimum} and 2^63-1"
         )

@@ -7,7 +7,9 @@ directory at first start, so `make run` needs nothing else.
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,12 +25,24 @@ KEY_DIR = DATA_DIR / "keys"
 
 
 def _generated_secret(name: str) -> str:
-    """A secret kept in the data directory, made at first start (never in the repo)."""
+    """A secret kept in the data directory, made at first start (never in the repo).
+
+    Created 0600 and exclusively, so two processes starting at once agree on one value.
+    """
     path = DATA_DIR / name
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    for _ in range(50):  # another process may be writing it right now
+        value = path.read_text().strip()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise environ.ImproperlyConfigured(f"{path} is empty")
 
 
 PORT = env.int("PORT", default=8000)
@@ -84,8 +98,16 @@ TLOG_MAX_JSON_DEPTH = env.int("SIGPORTAL_MAX_JSON_DEPTH", default=32)
 TLOG_MAX_BATCH = env.int("SIGPORTAL_MAX_BATCH", default=1024)
 TLOG_CHECKPOINT_INTERVAL_SECONDS = env.int("SIGPORTAL_CHECKPOINT_INTERVAL", default=60)
 TLOG_SEARCH_PAGE_SIZE = env.int("SIGPORTAL_SEARCH_PAGE_SIZE", default=1000)
-if TLOG_MAX_BODY_BYTES < 1024 or TLOG_MAX_BATCH < 1 or TLOG_CHECKPOINT_INTERVAL_SECONDS < 1:
-    raise environ.ImproperlyConfigured("SIGPORTAL_MAX_BODY_BYTES/MAX_BATCH/CHECKPOINT_INTERVAL")
+for _name, _value, _low, _high in (
+    ("SIGPORTAL_MAX_BODY_BYTES", TLOG_MAX_BODY_BYTES, 1024, 16 * 1024 * 1024),
+    ("SIGPORTAL_MAX_JSON_DEPTH", TLOG_MAX_JSON_DEPTH, 4, 256),
+    # The integrator binds one parameter per pending entry (PostgreSQL allows 65535).
+    ("SIGPORTAL_MAX_BATCH", TLOG_MAX_BATCH, 1, 16384),
+    ("SIGPORTAL_CHECKPOINT_INTERVAL", TLOG_CHECKPOINT_INTERVAL_SECONDS, 1, 86400),
+    ("SIGPORTAL_SEARCH_PAGE_SIZE", TLOG_SEARCH_PAGE_SIZE, 1, 10000),
+):
+    if not _low <= _value <= _high:
+        raise environ.ImproperlyConfigured(f"{_name} must be between {_low} and {_high}")
 DATA_UPLOAD_MAX_MEMORY_SIZE = TLOG_MAX_BODY_BYTES
 
 INSTALLED_APPS = [
@@ -102,10 +124,22 @@ INSTALLED_APPS = [
 ]
 
 # The development identity provider (devidp/): a real OIDC provider for newcomers and
-# tests. On in the embedded default, off whenever DATABASE_URL points at a server.
+# tests, where anyone can sign in as any email address. On by default only in the
+# embedded default served on loopback; anywhere else it takes an explicit opt-in.
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DEV_IDP_ENABLED = env.bool(
-    "SIGPORTAL_DEV_IDP", default=DATABASES["default"]["ENGINE"].endswith("sqlite3")
+    "SIGPORTAL_DEV_IDP",
+    default=DATABASES["default"]["ENGINE"].endswith("sqlite3") and _public.hostname in _LOOPBACK,
 )
+if DEV_IDP_ENABLED and _public.hostname not in _LOOPBACK:
+    import warnings
+
+    warnings.warn(
+        "SIGPORTAL_DEV_IDP is on for a non-loopback public URL: anyone can obtain "
+        "certificates for any email address from this instance",
+        RuntimeWarning,
+        stacklevel=1,
+    )
 if DEV_IDP_ENABLED:
     INSTALLED_APPS += ["oauth2_provider", "devidp"]
     from devidp.settings import configure as _configure_devidp

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.http import HttpResponse
@@ -44,6 +45,26 @@ class CompatView(APIView):
         return super().handle_exception(_translate(exc))
 
 
+class RekorView(CompatView):
+    """Errors in Rekor's own model, `{"code": <HTTP status>, "message": ...}`: cosign's
+    generated client decodes `code` as an integer (a string breaks, e.g., its handling of
+    409 for an existing entry). Our stable error code travels as `reason`."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        return rekor_error(super().handle_exception(exc))
+
+
+def rekor_error(response: Response) -> Response:
+    data = response.data
+    if isinstance(data, dict) and isinstance(data.get("code"), str):
+        response.data = {
+            "code": response.status_code,
+            "message": data.get("message", ""),
+            "reason": data["code"],
+        }
+    return response
+
+
 def _translate(exc: Exception) -> Exception:
     if isinstance(exc, EntryError):
         return ApiError(400, exc.code, exc.message)
@@ -59,24 +80,18 @@ def _translate(exc: Exception) -> Exception:
 
 
 def _require_healthy(log: Log) -> Log:
-    if log.fault:
-        raise services.LogFaulty(log.fault)
+    rekor.latest_checkpoint_served(log)
     return log
 
 
 def _tree_id_param(request: Request) -> int | None:
-    raw = request.query_params.get("treeID")
-    if raw in (None, ""):
-        return None
-    if not raw.isdigit() or len(raw) > 19:
-        raise ApiError(400, "bad_parameter", "treeID must be a decimal tree id")
-    return int(raw)
+    return query_int(request, "treeID", required=False)
 
 
 _ENTRY_DOC = OpenApiTypes.OBJECT
 
 
-class LogEntriesApi(CompatView):
+class LogEntriesApi(RekorView):
     @extend_schema(
         operation_id="createLogEntry",
         summary="Add an entry (hashedrekord 0.0.1, dsse 0.0.1, intoto 0.0.2)",
@@ -95,10 +110,12 @@ class LogEntriesApi(CompatView):
             entry = services.entry_submit(kind=REKOR, accepted=accepted)
         except services.DuplicateEntry as dup:
             uuid = selectors.entry_uuid(dup.existing)
-            return Response(
-                {"code": "entry_exists", "message": f"an equivalent entry already exists: {uuid}"},
-                status=409,
-                headers={"Location": f"/api/v1/log/entries/{uuid}"},
+            return rekor_error(
+                Response(
+                    {"code": "entry_exists", "message": f"an equivalent entry exists: {uuid}"},
+                    status=409,
+                    headers={"Location": f"/api/v1/log/entries/{uuid}"},
+                )
             )
         doc = rekor.entry_document(entry)
         uuid = next(iter(doc))
@@ -117,7 +134,7 @@ class LogEntriesApi(CompatView):
         return Response(rekor.entry_document(entry))
 
 
-class LogEntryByUuidApi(CompatView):
+class LogEntryByUuidApi(RekorView):
     @extend_schema(
         operation_id="getLogEntryByUUID",
         summary="Get an entry by UUID (64 hex leaf hash, or 80 hex with the tree id)",
@@ -141,7 +158,7 @@ def _str_list(value: Any, name: str) -> list[Any]:
     return value
 
 
-class LogEntriesRetrieveApi(CompatView):
+class LogEntriesRetrieveApi(RekorView):
     @extend_schema(
         operation_id="searchLogQuery",
         summary="Retrieve entries by entryUUIDs, logIndexes or proposed entries",
@@ -187,7 +204,7 @@ class LogEntriesRetrieveNoSlashApi(LogEntriesRetrieveApi):
     """The same route without Rekor's trailing slash (documented once, above)."""
 
 
-class LogInfoApi(CompatView):
+class LogInfoApi(RekorView):
     @extend_schema(
         operation_id="getLogInfo",
         summary="The active shard's signed tree head, and every inactive shard's",
@@ -207,7 +224,7 @@ class LogInfoApi(CompatView):
         return Response(doc)
 
 
-class LogPublicKeyApi(CompatView):
+class LogPublicKeyApi(RekorView):
     @extend_schema(
         operation_id="getPublicKey",
         summary="The log's public key (PEM)",
@@ -222,7 +239,7 @@ class LogPublicKeyApi(CompatView):
         return HttpResponse(pem, content_type="application/x-pem-file")
 
 
-class LogProofApi(CompatView):
+class LogProofApi(RekorView):
     @extend_schema(
         operation_id="getLogProof",
         summary="Consistency proof between two tree sizes (RFC 6962)",
@@ -289,7 +306,7 @@ def _key_fingerprint(value: Any) -> str:
             if raw.lstrip().startswith(b"-----")
             else serialization.load_der_public_key(raw)
         )
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         raise ApiError(
             400, "bad_public_key", "publicKey.content is not a key or certificate"
         ) from None
@@ -299,7 +316,7 @@ def _key_fingerprint(value: Any) -> str:
     return "sha256:" + hashlib.sha256(spki).hexdigest()
 
 
-class IndexRetrieveApi(CompatView):
+class IndexRetrieveApi(RekorView):
     @extend_schema(
         operation_id="searchIndex",
         summary="Find entry UUIDs by artifact hash, public key, email or SAN subject",
@@ -326,15 +343,14 @@ class IndexRetrieveApi(CompatView):
             raise ApiError(400, "malformed_request", "operator must be and or or")
         criteria: dict[str, list[str]] = {}
         if "hash" in query:
-            criteria["sha"] = [_hash_key(query["hash"])]
+            hashed = _hash_key(query["hash"])
+            criteria.setdefault(hashed.split(":", 1)[0], []).append(hashed)
         if "publicKey" in query:
-            criteria["key"] = [_key_fingerprint(query["publicKey"])]
+            criteria.setdefault("key", []).append(_key_fingerprint(query["publicKey"]))
         for field in ("email", "subject"):
             if field in query:
-                value = query[field]
-                if not isinstance(value, str) or not value or len(value) > 1024:
-                    raise ApiError(400, "malformed_request", f"{field} must be a string")
-                criteria[f"identity:{field}"] = [value]
+                kind, value = _identity_key(field, query[field])
+                criteria.setdefault(kind, []).append(value)
         if not criteria:
             raise ApiError(400, "malformed_request", "give hash, publicKey, email or subject")
         limit = min(
@@ -344,7 +360,7 @@ class IndexRetrieveApi(CompatView):
         )
         cursor = query_int(request, "cursor", required=False) or 0
         page = selectors.entries_search(
-            criteria=_criteria_to_keys(criteria), operator=operator, cursor=cursor, limit=limit
+            criteria=criteria, operator=operator, cursor=cursor, limit=limit
         )
         headers = {}
         if page.next_cursor is not None:
@@ -354,22 +370,13 @@ class IndexRetrieveApi(CompatView):
         return Response([selectors.entry_uuid(e) for e in page.entries], headers=headers)
 
 
-def _criteria_to_keys(criteria: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Map API criteria to stored search-key kinds (tlog.kinds.SearchKey)."""
-    keys: dict[str, list[str]] = {}
-    for name, values in criteria.items():
-        if name == "sha":
-            algorithm = values[0].split(":", 1)[0]
-            keys[algorithm] = values
-        elif name == "key":
-            keys["key"] = values
-        elif name == "identity:email":
-            keys["email"] = [v.lower() for v in values]  # stored lowercased, as Rekor does
-        elif "@" in values[0] and "://" not in values[0]:  # subject: a SAN email...
-            keys["email"] = [v.lower() for v in values]
-        else:  # ...or a SAN URI (workflow identities)
-            keys["uri"] = values
-    return keys
+def _identity_key(field: str, value: Any) -> tuple[str, str]:
+    """A SAN search key: emails are stored lowercased (as Rekor does), URIs as they are."""
+    if not isinstance(value, str) or not value or len(value) > 1024:
+        raise ApiError(400, "malformed_request", f"{field} must be a non-empty string")
+    if field == "email" or ("@" in value and "://" not in value):
+        return "email", value.lower()
+    return "uri", value
 
 
 # --- C2SP tlog-tiles -------------------------------------------------------------------
@@ -384,10 +391,8 @@ class TileCheckpointApi(CompatView):
         summary="The log's newest checkpoint (C2SP tlog-tiles)",
         responses={(200, "text/plain"): OpenApiTypes.STR},
     )
-    def get(self, request: Request, tree_id: int) -> HttpResponse:
-        log = _require_healthy(_log_by_any_tree_id(tree_id))
-        checkpoint = selectors.checkpoint_latest(log)
-        assert checkpoint is not None
+    def get(self, request: Request, tree_id: str) -> HttpResponse:
+        checkpoint = rekor.latest_checkpoint_served(_log_by_any_tree_id(tree_id))
         response = HttpResponse(checkpoint.note, content_type="text/plain; charset=utf-8")
         response["Cache-Control"] = "no-cache"
         return response

@@ -14,22 +14,37 @@ not for the request path:
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.serialization import load_der_public_key
+from django.db import connection, transaction
 
 from tlog import selectors
 from tlog.core import merkle, note, tiles
-from tlog.models import Checkpoint, Entry, Log, Tile
+from tlog.models import Checkpoint, Entry, Log, PendingEntry, Tile
 
 
 def log_check(log: Log) -> list[str]:
-    """Return every violated invariant of `log` (empty when all hold)."""
+    """Return every violated invariant of `log` (empty when all hold).
+
+    Reads one consistent snapshot (REPEATABLE READ on PostgreSQL), so it can run
+    against a live log.
+    """
+    nested = connection.in_atomic_block  # inside a caller's transaction: its snapshot
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not nested:
+            with connection.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _check(log)
+
+
+def _check(log: Log) -> list[str]:
     problems: list[str] = []
     log.refresh_from_db()
     rows = Entry.objects.filter(log=log).order_by("index")
     leaves: list[bytes] = []
     for index, (body, leaf) in enumerate(rows.values_list("body", "leaf_hash").iterator()):
-        if merkle.leaf_hash(bytes(body)) != bytes(leaf):
+        computed = merkle.leaf_hash(bytes(body))
+        if computed != bytes(leaf):
             problems.append(f"entry {index}: stored leaf hash is not the hash of its body")
-        leaves.append(merkle.leaf_hash(bytes(body)))
+        leaves.append(computed)
     indexes = list(rows.values_list("index", flat=True))
     if indexes != list(range(len(indexes))):
         problems.append("entry indexes are not gapless from 0")
@@ -44,11 +59,14 @@ def log_check(log: Log) -> list[str]:
         problems.append(
             f"stored tiles differ from the recomputed tiles, e.g. {[k for k, _ in bad]}"
         )
-    problems.extend(_check_checkpoints(log, leaves))
+    problems.extend(_check_checkpoints(log, len(leaves), expected))
     return problems
 
 
-def _check_checkpoints(log: Log, leaves: list[bytes]) -> list[str]:
+def _check_checkpoints(log: Log, size: int, expected: dict[tuple[int, int], bytes]) -> list[str]:
+    def root_at(n: int) -> bytes:  # from the recomputed tiles: O(log n) per checkpoint
+        return merkle.tree_root(n, tiles.make_tile_reader(lambda _wanted: expected))
+
     problems: list[str] = []
     verifier = note.NoteVerifier(
         log.signer_name,
@@ -69,9 +87,7 @@ def _check_checkpoints(log: Log, leaves: list[bytes]) -> list[str]:
             bytes(cp.root_hash),
         ):
             problems.append(f"checkpoint {cp.id}: note text disagrees with its row")
-        if cp.tree_size > len(leaves) or merkle.root_from_leaf_hashes(
-            leaves[: cp.tree_size]
-        ) != bytes(cp.root_hash):
+        if cp.tree_size > size or root_at(cp.tree_size) != bytes(cp.root_hash):
             problems.append(f"checkpoint {cp.id}: root is not the root of the stored leaves")
         if previous is not None:
             if cp.tree_size < previous.tree_size:
@@ -89,4 +105,11 @@ def _check_checkpoints(log: Log, leaves: list[bytes]) -> list[str]:
                 except (ValueError, selectors.TilesMissing) as exc:
                     problems.append(f"checkpoint {cp.id}: inconsistent with the previous: {exc}")
         previous = cp
+    if previous is None or (previous.tree_size, bytes(previous.root_hash)) != (
+        log.tree_size,
+        bytes(log.root_hash),
+    ):
+        problems.append("the newest checkpoint is not the log's size and root")
+    if PendingEntry.objects.filter(log=log).exists() and log.state == Log.State.FROZEN:
+        problems.append("entries are stranded pending in a frozen shard")
     return problems

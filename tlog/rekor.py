@@ -9,6 +9,7 @@ import rfc8785
 
 from sigportal import keys
 from tlog import selectors
+from tlog.errors import LogFaulty, LogUnavailable
 from tlog.models import Checkpoint, Entry, Log
 
 
@@ -34,9 +35,9 @@ def entry_document(entry: Entry, checkpoint: Checkpoint | None = None) -> dict[s
     checkpoint's size and root are the proof's (JS recomputes with the checkpoint size).
     """
     log = entry.log
-    assert entry.index is not None and entry.integrated_time is not None
-    checkpoint = checkpoint or selectors.checkpoint_latest(log)
-    assert checkpoint is not None and checkpoint.tree_size > entry.index
+    checkpoint = checkpoint or latest_checkpoint_served(log)
+    if checkpoint.tree_size <= entry.index:  # a checkpoint older than the entry: not served
+        raise LogUnavailable("the entry is not covered by a checkpoint yet")
     body = bytes(entry.body)
     gindex = log.index_offset + entry.index
     proof = selectors.inclusion_proof(log, entry.index, checkpoint.tree_size)
@@ -63,9 +64,18 @@ def entry_document(entry: Entry, checkpoint: Checkpoint | None = None) -> dict[s
     return {selectors.entry_uuid(entry): doc}
 
 
-def tree_document(log: Log) -> dict[str, Any]:
+def latest_checkpoint_served(log: Log) -> Checkpoint:
+    """The newest checkpoint of a log that may be served: never a faulty log's."""
+    if log.fault:
+        raise LogFaulty(log.fault)
     checkpoint = selectors.checkpoint_latest(log)
-    assert checkpoint is not None
+    if checkpoint is None:
+        raise LogUnavailable(f"log {log.tree_id} has no checkpoint yet")
+    return checkpoint
+
+
+def tree_document(log: Log) -> dict[str, Any]:
+    checkpoint = latest_checkpoint_served(log)
     return {
         "rootHash": bytes(checkpoint.root_hash).hex(),
         "treeSize": checkpoint.tree_size,

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tlog.core import merkle, tiles
+from tlog.errors import LogUnavailable
 from tlog.models import Checkpoint, Entry, Log, SearchKey
 
 
@@ -49,21 +50,23 @@ def log_from_row(row: Sequence[object]) -> Log:
 
 
 def log_active(*, kind: str) -> Log:
-    from tlog.services import LogUnavailable
-
     with connection.cursor() as cur:
         cur.execute(_LOG_SELECT + " WHERE kind = %s AND state = 'active'", [kind])
         row = cur.fetchone()
     if row is None:
-        raise LogUnavailable(f"no active {kind} log: run `manage.py sigportal_init`")
+        raise LogUnavailable(f"this instance has no active {kind} log")
     return log_from_row(row)
 
 
 def log_for_update(log_id: int, *, nowait: bool) -> Log:
-    """The log row, locked FOR UPDATE (PostgreSQL; SQLite has no row locks)."""
+    """The log row, locked for the integrator (PostgreSQL; SQLite has no row locks).
+
+    FOR NO KEY UPDATE: exclusive among integrators and against waiters' FOR SHARE,
+    but not against uploads' FOR KEY SHARE; a freeze takes FOR UPDATE, which is.
+    """
     sql = _LOG_SELECT + " WHERE id = %s"
     if connection.features.has_select_for_update:
-        sql += " FOR UPDATE NOWAIT" if nowait else " FOR UPDATE"
+        sql += " FOR NO KEY UPDATE NOWAIT" if nowait else " FOR NO KEY UPDATE"
     with connection.cursor() as cur:
         cur.execute(sql, [log_id])
         row = cur.fetchone()
@@ -246,9 +249,10 @@ def entries_search(
     and shard order across shards): stable while the log grows.
     """
     qs = Entry.objects.select_related("log").filter(id__gt=cursor)
-    per_kind = [
-        Q(id__in=SearchKey.objects.filter(kind=kind, value__in=values).values("entry_id"))
+    per_kind = [  # one condition per (kind, value), so "and" means every one of them
+        Q(id__in=SearchKey.objects.filter(kind=kind, value=value).values("entry_id"))
         for kind, values in criteria.items()
+        for value in values
     ]
     if not per_kind:
         return SearchPage([], None)

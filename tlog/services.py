@@ -41,16 +41,9 @@ from django.utils import timezone
 from sigportal import keys
 from tlog import selectors
 from tlog.core import merkle, note, tiles
+from tlog.errors import LogFaulty, LogUnavailable
 from tlog.kinds import AcceptedEntry
 from tlog.models import Checkpoint, Entry, Log, LogEvent, PendingEntry
-
-
-class LogUnavailable(Exception):
-    """No active log of that kind, or the log is frozen."""
-
-
-class LogFaulty(Exception):
-    """The stored tiles disagree with the log's last checkpoint; the log is not served."""
 
 
 @dataclass
@@ -65,6 +58,12 @@ def _fault_point(name: str) -> None:
 
 
 _process_lock = threading.Lock()
+# How long an upload waits for its entry before answering 503 (the entry stays pending
+# and is integrated later; the client may retry and gets a 409 with its location).
+AWAIT_SECONDS = 60.0
+# A lock wait longer than this means a stuck integrator (or a partitioned connection
+# idle in its transaction): fail the request rather than hang a web worker.
+LOCK_TIMEOUT = "20s"
 
 
 @contextmanager
@@ -134,30 +133,41 @@ def log_create(
 
 
 def log_freeze_and_rotate(*, kind: str, actor: str) -> tuple[Log, Log]:
-    """Freeze the active shard of `kind` and start a new one after it.
+    """Freeze the active shard of `kind` and start a new one after it, atomically.
 
-    The frozen shard keeps serving reads and proofs; its last checkpoint is final.
+    Under the old shard's exclusive lock (which waits for uploads inserting into it, see
+    `_insert_pending`): integrate everything pending, sign a final checkpoint, freeze,
+    and create the next shard, so that there is always exactly one active shard and no
+    entry is stranded in a frozen one. The frozen shard keeps serving reads and proofs.
     """
-    old = selectors.log_active(kind=kind)
-    while log_integrate(log_id=old.id):
-        pass
     with transaction.atomic():
-        old = Log.objects.select_for_update().get(pk=old.pk)
-        if old.state != Log.State.ACTIVE:
-            raise LogUnavailable(f"log {old.tree_id} is already frozen")
+        old = Log.objects.select_for_update().get(pk=selectors.log_active(kind=kind).pk)
+        while _integrate_pending_locked(old):
+            pass
         _publish_checkpoint_locked(old)
         old.state = Log.State.FROZEN
         old.frozen_at = timezone.now()
         old.save(update_fields=["state", "frozen_at"])
         LogEvent.objects.create(log=old, action="frozen", actor=actor, detail="rotated")
-    new = log_create(
-        kind=kind, index_offset=old.index_offset + old.tree_size, genesis=kind == Log.Kind.REKOR
-    )
-    LogEvent.objects.create(log=new, action="started", actor=actor, detail=f"after {old.tree_id}")
+        new = log_create(
+            kind=kind,
+            index_offset=old.index_offset + old.tree_size,
+            genesis=kind == Log.Kind.REKOR,
+        )
+        LogEvent.objects.create(
+            log=new, action="started", actor=actor, detail=f"after {old.tree_id}"
+        )
     return old, new
 
 
 # --- entries --------------------------------------------------------------------------
+
+
+def _indexable(value: str) -> bool:
+    """Search keys come from signer certificates the log does not chain-verify (Rekor
+    v1 does not either), so they are attacker-controlled: index only printable text of a
+    bounded size. A NUL here once made PostgreSQL refuse a whole batch at integration."""
+    return 0 < len(value) <= 1024 and value.isprintable()
 
 
 def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
@@ -167,37 +177,58 @@ def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
     racing the integration of its twin is dropped by the integrator, and this call then
     returns the twin: the same leaf, at the same index.)
     """
-    log = selectors.log_active(kind=kind)
     leaf = merkle.leaf_hash(accepted.canonical_body)
-    existing = selectors.entry_by_leaf(log, leaf)
-    if existing is not None:
-        raise DuplicateEntry(existing)
-    keys = [[k.kind, k.value] for k in accepted.search_keys if len(k.value) <= 1024]
-    try:
-        # Commit point 1: the entry is durable, pending. See the module docstring.
-        # Plain SQL on this path: the ORM's query compilation cost more than PostgreSQL.
-        with transaction.atomic(), connection.cursor() as cur:
-            cur.execute(
-                "INSERT INTO tlog_pendingentry (log_id, leaf_hash, body, kind, api_version,"
-                " search_keys, submitted_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [
-                    log.id,
-                    leaf,
-                    accepted.canonical_body,
-                    accepted.kind,
-                    accepted.api_version,
-                    json.dumps(keys),
-                    timezone.now(),
-                ],
-            )
-    except IntegrityError:
-        raise DuplicateEntry(Entry(log=log, leaf_hash=leaf)) from None
+    search = [[k.kind, k.value] for k in accepted.search_keys if _indexable(k.value)]
+    for _ in range(3):  # a shard rotation may freeze the log between lookup and insert
+        log = selectors.log_active(kind=kind)
+        existing = selectors.entry_by_leaf(log, leaf)
+        if existing is not None:
+            raise DuplicateEntry(existing)
+        try:
+            inserted = _insert_pending(log, leaf, accepted, search)
+        except IntegrityError:
+            raise DuplicateEntry(Entry(log=log, leaf_hash=leaf)) from None
+        if inserted:
+            break
+    else:
+        raise LogUnavailable(f"no active {kind} log accepted the entry")
     return _await_integration(log=log, leaf=leaf)
 
 
-# An upload waits at most this many integrator rounds (each either integrates a batch or
-# blocks until another integrator commits one) before giving up with LogUnavailable.
-_MAX_ROUNDS = 10_000
+_INSERT_PENDING = (
+    "INSERT INTO tlog_pendingentry (log_id, leaf_hash, body, kind, api_version,"
+    " search_keys, submitted_at) SELECT %s, %s, %s, %s, %s, %s, %s WHERE EXISTS"
+    " (SELECT 1 FROM tlog_log WHERE id = %s AND state = 'active'"
+)
+
+
+def _insert_pending(
+    log: Log, leaf: bytes, accepted: AcceptedEntry, search: list[list[str]]
+) -> bool:
+    """Commit point 1: the entry is durable, pending (module docstring). False if the
+    log is no longer active.
+
+    FOR KEY SHARE on the log row makes a concurrent freeze (FOR UPDATE) wait for this
+    insert, or this insert see the frozen state: no entry is stranded in a frozen shard.
+    It does not conflict with the integrator's FOR NO KEY UPDATE. Plain SQL on this
+    path: the ORM's query compilation cost more than PostgreSQL did.
+    """
+    sql = _INSERT_PENDING + (" FOR KEY SHARE)" if settings.IS_POSTGRES else ")")
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            sql,
+            [
+                log.id,
+                leaf,
+                accepted.canonical_body,
+                accepted.kind,
+                accepted.api_version,
+                json.dumps(search),
+                timezone.now(),
+                log.id,
+            ],
+        )
+        return cur.rowcount == 1
 
 
 def _await_integration(*, log: Log, leaf: bytes) -> Entry:
@@ -210,31 +241,58 @@ def _await_integration(*, log: Log, leaf: bytes) -> Entry:
     them integrates all of theirs in the next batch. So batches grow with the load
     instead of every waiter taking the exclusive lock in turn.
     """
-    for _ in range(_MAX_ROUNDS):
+    deadline = time.monotonic() + AWAIT_SECONDS
+    while time.monotonic() < deadline:
+        if _try_integrate(log.id):
+            entry = selectors.entry_by_leaf(log, leaf)
+            if entry is not None:
+                return entry
+            continue
+        try:
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                cur.execute("SELECT 1 FROM tlog_log WHERE id = %s FOR SHARE", [log.id])
+        except OperationalError as exc:
+            if not _lock_not_available(exc):
+                raise
         entry = selectors.entry_by_leaf(log, leaf)
         if entry is not None:
             return entry
-        if _try_integrate(log.id):
-            continue
-        with transaction.atomic(), connection.cursor() as cur:
-            cur.execute("SELECT 1 FROM tlog_log WHERE id = %s FOR SHARE", [log.id])
-    raise LogUnavailable("gave up waiting for the integrator")
+    raise LogUnavailable("the log is busy; the entry is pending and will be integrated")
 
 
-def _try_integrate(log_id: int) -> bool:
-    """Integrate a batch if the log's lock is free; False if another integrator holds it."""
+def _lock_not_available(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == "55P03"  # NOWAIT or lock_timeout
+
+
+@contextmanager
+def _integration(log_id: int) -> Iterator[None]:
+    """One integrator's transaction: a store found inconsistent marks the log faulty
+    (outside the rolled-back transaction) and stops it; see the module docstring."""
     try:
-        # SQLite has no row locks (Django drops FOR UPDATE there): the process lock and
-        # SQLite's write lock serialise integrators instead, so this never says False.
         with _integrator_guard(), transaction.atomic():
-            _integrate_pending_locked(selectors.log_for_update(log_id, nowait=True))
-    except OperationalError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available
-            return False
-        raise
+            if settings.IS_POSTGRES:
+                with connection.cursor() as cur:
+                    cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            yield
     except _Inconsistent as exc:
         _mark_faulty(log_id, str(exc))
         raise LogFaulty(str(exc)) from None
+
+
+def _try_integrate(log_id: int) -> bool:
+    """Integrate a batch if the log's lock is free; False if another integrator holds it.
+
+    SQLite has no row locks (the SQL has no FOR clause there): the process lock and
+    SQLite's write lock serialise integrators instead, so this never says False.
+    """
+    try:
+        with _integration(log_id):
+            _integrate_pending_locked(selectors.log_for_update(log_id, nowait=True))
+    except OperationalError as exc:
+        if _lock_not_available(exc):
+            return False
+        raise
     return True
 
 
@@ -267,7 +325,7 @@ def _integrate_pending_locked(log: Log) -> int:
             f"DELETE FROM tlog_pendingentry WHERE id IN ({marks})",  # noqa: S608 - placeholders only
             [p.id for p in pending],
         )
-    return len(fresh)
+    return len(pending)
 
 
 @dataclass
@@ -283,16 +341,12 @@ class _Pending:
 
 def log_integrate(*, log_id: int) -> int:
     """Integrate one batch of pending entries, waiting for the log's lock; return how
-    many were integrated (0 when nothing was pending or the log is frozen)."""
-    try:
-        with _integrator_guard(), transaction.atomic():
-            log = selectors.log_for_update(log_id, nowait=False)
-            if log.state != Log.State.ACTIVE and not log.fault:
-                return 0
-            return _integrate_pending_locked(log)
-    except _Inconsistent as exc:
-        _mark_faulty(log_id, str(exc))
-        raise LogFaulty(str(exc)) from None
+    many pending entries it consumed (0 when none were pending or the log is frozen)."""
+    with _integration(log_id):
+        log = selectors.log_for_update(log_id, nowait=False)
+        if log.state != Log.State.ACTIVE and not log.fault:
+            return 0
+        return _integrate_pending_locked(log)
 
 
 class _Inconsistent(Exception):
@@ -302,8 +356,11 @@ class _Inconsistent(Exception):
 def _edge(log: Log) -> dict[tuple[int, int], bytes]:
     """The right-edge tiles of the log, checked against its last checkpoint."""
     size = log.tree_size
-    edge = selectors.tiles_fetch(log.id, tiles.edge_tiles(size))
-    root = merkle.tree_root(size, tiles.make_tile_reader(lambda _wanted: edge))
+    try:
+        edge = selectors.tiles_fetch(log.id, tiles.edge_tiles(size))
+        root = merkle.tree_root(size, tiles.make_tile_reader(lambda _wanted: edge))
+    except (selectors.TilesMissing, ValueError) as exc:
+        raise _Inconsistent(f"stored tiles at size {size} are unusable: {exc}") from None
     if root != bytes(log.root_hash):
         raise _Inconsistent(
             f"stored tiles give root {root.hex()} at size {size}, "
@@ -459,18 +516,14 @@ def _publish_checkpoint_locked(log: Log) -> Checkpoint:
 def checkpoint_publish(*, log_id: int, min_age_seconds: int) -> Checkpoint | None:
     """Sign a fresh checkpoint for monitors and witnesses if the newest is older than
     `min_age_seconds`. Same size and root; a new timestamp line."""
-    try:
-        with _integrator_guard(), transaction.atomic():
-            log = Log.objects.select_for_update().get(pk=log_id)
-            if log.fault or log.state != Log.State.ACTIVE:
-                return None
-            latest = selectors.checkpoint_latest(log)
-            if latest and (timezone.now() - latest.created_at).total_seconds() < min_age_seconds:
-                return None
-            return _publish_checkpoint_locked(log)
-    except _Inconsistent as exc:
-        _mark_faulty(log_id, str(exc))
-        raise LogFaulty(str(exc)) from None
+    with _integration(log_id):
+        log = selectors.log_for_update(log_id, nowait=False)
+        if log.fault or log.state != Log.State.ACTIVE:
+            return None
+        latest = selectors.checkpoint_latest(log)
+        if latest and (timezone.now() - latest.created_at).total_seconds() < min_age_seconds:
+            return None
+        return _publish_checkpoint_locked(log)
 
 
 def _mark_faulty(log_id: int, reason: str) -> None:

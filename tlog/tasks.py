@@ -13,14 +13,22 @@ from tlog.models import Log
 logger = logging.getLogger(__name__)
 
 
+_MAX_BATCHES_PER_RUN = 50
+
+
 @shared_task(name="tlog.integrate_pending")
 def integrate_pending() -> int:
     """Integrate entries left pending (an upload whose web worker died mid-way)."""
     total = 0
+    # Bounded: under steady load there is always more pending; the next run (or the
+    # uploads themselves) take it, and this task never pins a worker.
     for log_id in Log.objects.filter(state=Log.State.ACTIVE, fault="").values_list("id", flat=True):
         try:
-            while count := services.log_integrate(log_id=log_id):
+            for _ in range(_MAX_BATCHES_PER_RUN):
+                count = services.log_integrate(log_id=log_id)
                 total += count
+                if not count:
+                    break
         except services.LogFaulty:
             logger.error("log %s is faulty; not integrating", log_id)
     return total

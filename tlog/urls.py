@@ -17,11 +17,13 @@ urlpatterns = [
     path("api/v1/log/publicKey", apis.LogPublicKeyApi.as_view(), name="rekor-public-key"),
     path("api/v1/log/proof", apis.LogProofApi.as_view(), name="rekor-proof"),
     path("api/v1/index/retrieve", apis.IndexRetrieveApi.as_view(), name="rekor-index"),
-    path(
-        "tlog/<int:tree_id>/checkpoint", apis.TileCheckpointApi.as_view(), name="tiles-checkpoint"
+    re_path(
+        r"^tlog/(?P<tree_id>[0-9]{1,19})/checkpoint$",
+        apis.TileCheckpointApi.as_view(),
+        name="tiles-checkpoint",
     ),
     re_path(
-        r"^tlog/(?P<tree_id>[0-9]+)/tile/(?P<path>[0-9a-z./x]+)$",
+        r"^tlog/(?P<tree_id>[0-9]{1,19})/tile/(?P<path>[0-9a-z./x]{1,64})$",
         apis.TileApi.as_view(),
         name="tiles-tile",
     ),

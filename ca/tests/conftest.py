@@ -97,7 +97,7 @@ def ca_instance(db: None, oidc_server: Issuer) -> Issuer:
     tlog_services.log_create(kind=Log.Kind.REKOR)
     ca_services.ct_log_ensure()
     ca_services.ca_create(name="test-ca", organization="sigportal test")
-    ca_services.issuer_upsert(issuer_url=oidc_server.url, kind="email", allow_http_loopback=True)
+    ca_services.issuer_seed(issuer_url=oidc_server.url, kind="email", allow_http_loopback=True)
     return oidc_server
 
 

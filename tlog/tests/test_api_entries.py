@@ -68,7 +68,11 @@ def test_duplicate_is_409_with_location(client, rekor_log, entry_maker):
     before = snapshot(rekor_log)
     again = post_json(client, "/api/v1/log/entries", entry)
     assert again.status_code == 409
-    assert again.json()["code"] == "entry_exists"
+    assert again.json() == {
+        "code": 409,
+        "message": again.json()["message"],
+        "reason": "entry_exists",
+    }
     assert again["Location"] == first["Location"]
     assert snapshot(rekor_log) == before
 
@@ -113,9 +117,9 @@ def test_bad_uploads_are_4xx_and_change_nothing(client, rekor_log, entry_maker, 
     r = post_json(client, "/api/v1/log/entries", body)
     assert r.status_code == status, r.content
     err = r.json()
-    assert set(err) == {"code", "message"} and err["message"]
+    assert err["code"] == status and err["message"]
     if code:
-        assert err["code"] == code
+        assert err["reason"] == code
     assert snapshot(rekor_log) == before
 
 
@@ -126,7 +130,7 @@ def test_signature_from_another_key_is_refused(client, rekor_log, entry_maker):
     other, _ = EntryMaker().hashedrekord()
     forged = _with(entry, "spec.signature.content", other["spec"]["signature"]["content"])
     r = post_json(client, "/api/v1/log/entries", forged)
-    assert r.status_code == 400 and r.json()["code"] == "signature_invalid"
+    assert r.status_code == 400 and r.json()["reason"] == "signature_invalid"
 
 
 @pytest.mark.parametrize(
@@ -140,6 +144,10 @@ def test_signature_from_another_key_is_refused(client, rekor_log, entry_maker):
         ("/api/v1/log/entries?logIndex=99999999999999999999999", 400),
         ("/api/v1/log/entries?logIndex=5000", 404),
         ("/api/v1/log/entries?logIndex=abc", 400),
+        ("/api/v1/log/entries?logIndex=%C2%B2", 400),  # "²" is a digit to str.isdigit
+        ("/api/v1/log?treeID=%C2%B2", 400),
+        ("/api/v1/log/proof?lastSize=%D9%A3", 400),  # Arabic-Indic three
+        ("/tlog/" + "9" * 30 + "/checkpoint", 404),
         ("/api/v1/log/entries", 400),
         ("/api/v1/nonesuch", 404),
     ],
@@ -147,7 +155,7 @@ def test_signature_from_another_key_is_refused(client, rekor_log, entry_maker):
 def test_bad_reads_are_4xx_json(client, rekor_log, path, status):
     r = client.get(path)
     assert r.status_code == status
-    assert set(r.json()) == {"code", "message"}
+    assert {"code", "message"} <= set(r.json())
 
 
 @pytest.mark.parametrize(
@@ -165,7 +173,7 @@ def test_bad_reads_are_4xx_json(client, rekor_log, path, status):
 def test_bad_retrieve_queries(client, rekor_log, query):
     r = post_json(client, "/api/v1/log/entries/retrieve/", query)
     assert r.status_code == 400
-    assert set(r.json()) == {"code", "message"}
+    assert {"code", "message"} <= set(r.json())
 
 
 def test_genesis_is_index_zero(client, rekor_log):

@@ -45,7 +45,7 @@ def test_upload_through_gunicorn_and_postgres(live_server_pg: LiveServer):
         headers={"Content-Type": "application/json"},
         timeout=30,
     )
-    assert bad.status_code == 413 and bad.json()["code"] == "body_too_large"
+    assert bad.status_code == 413 and bad.json()["reason"] == "body_too_large"
     schema = requests.get(f"{url}/api/schema/", timeout=30)
     assert schema.status_code == 200 and b"/api/v1/log/entries" in schema.content
 

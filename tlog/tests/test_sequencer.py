@@ -82,12 +82,13 @@ def test_corrupted_tiles_stop_the_log(client, rekor_log, entry_maker):
     checkpoints = Checkpoint.objects.count()
     other, _ = entry_maker.hashedrekord()
     r = post_json(client, "/api/v1/log/entries", other)
-    assert r.status_code == 503 and r.json()["code"] == "log_inconsistent"
+    assert r.status_code == 503 and r.json()["reason"] == "log_inconsistent"
     assert Checkpoint.objects.count() == checkpoints, "never sign over an inconsistent tree"
     rekor_log.refresh_from_db()
     assert "stored tiles give root" in rekor_log.fault
     assert LogEvent.objects.filter(log=rekor_log, action="fault").exists()
     assert client.get("/api/v1/log").status_code == 503
+    assert client.get("/api/v1/log/entries?logIndex=1").status_code == 503  # not served
     assert log_check(rekor_log) != []
     # The log stays faulty (and unserved) until an operator acts; the fixture's
     # invariant check skips faulty logs.
@@ -124,6 +125,44 @@ def test_duplicate_racing_its_twin_is_dropped_not_logged_twice(rekor_log):
     PendingEntry.objects.create(
         log=rekor_log, leaf_hash=merkle.leaf_hash(body), body=body, kind="t", api_version="0"
     )
-    assert services.log_integrate(log_id=rekor_log.id) == 0
+    assert services.log_integrate(log_id=rekor_log.id) == 1  # consumed, not logged again
     assert Entry.objects.filter(body=body).count() == 1
     assert not PendingEntry.objects.exists()
+
+
+def test_search_keys_with_control_characters_cannot_jam_the_log(rekor_log):
+    """A signer certificate is attacker-controlled (Rekor v1 does not chain-verify it):
+    a NUL in its SAN must not make PostgreSQL refuse every later batch."""
+    from tlog.kinds import SearchKey
+
+    poisoned = AcceptedEntry(
+        kind="test",
+        api_version="0.0.1",
+        canonical_body=b'{"nul":1}',
+        search_keys=(
+            SearchKey("email", "a\x00@b.c"),
+            SearchKey("uri", "x" * 5000),
+            SearchKey("sha256", "sha256:" + "a" * 64),
+        ),
+        certificates=(),
+    )
+    entry = services.entry_submit(kind="rekor", accepted=poisoned)
+    assert entry.index == 1
+    assert services.entry_submit(kind="rekor", accepted=accepted(1)).index == 2
+    from tlog.models import SearchKey as StoredKey
+
+    assert list(StoredKey.objects.values_list("kind", flat=True)) == ["sha256"]
+
+
+def test_freeze_waits_for_uploads_and_strands_nothing(rekor_log):
+    """Entries pending in a shard when it is frozen are integrated into it first."""
+    from tlog.core import merkle
+
+    body = b'{"late":1}'
+    PendingEntry.objects.create(
+        log=rekor_log, leaf_hash=merkle.leaf_hash(body), body=body, kind="t", api_version="0"
+    )
+    old, new = services.log_freeze_and_rotate(kind="rekor", actor="test")
+    assert Entry.objects.get(body=body).log_id == old.id
+    assert not PendingEntry.objects.exists()
+    assert Log.objects.filter(kind="rekor", state="active").get() == new

@@ -26,12 +26,12 @@ class Command(BaseCommand):
         else:
             self.stdout.write("CA: present")
         for issuer in settings.OIDC_ISSUERS:
-            services.issuer_upsert(**issuer)
+            services.issuer_seed(**issuer)
             self.stdout.write(f"issuer: {issuer['issuer_url']}")
         if settings.DEV_IDP_ENABLED:
             from devidp import issuer_url
 
-            services.issuer_upsert(
+            services.issuer_seed(
                 issuer_url=issuer_url(),
                 kind="email",
                 allow_http_loopback=True,
