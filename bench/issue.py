@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import base64
-import http.client
 import json
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bench.upload import _run_in_processes
+from bench.upload import _run_in_processes, post_worker
 from sigportal.livetest import start_live_server
 
 
@@ -49,51 +47,6 @@ def _csr_body() -> bytes:
     )
     pem = csr.public_bytes(serialization.Encoding.PEM)
     return json.dumps({"certificateSigningRequest": base64.b64encode(pem).decode()}).encode()
-
-
-def _issue_worker(
-    work: tuple[str, int, str, list[bytes]], threads: int, seconds: float, out: Any
-) -> None:
-    host, port, token, bodies = work
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    next_body = iter(bodies)
-    begin = time.time()
-    deadline = time.monotonic() + seconds
-
-    def loop() -> None:
-        nonlocal errors
-        conn = http.client.HTTPConnection(host, port, timeout=60)
-        mine, bad = [], 0
-        while time.monotonic() < deadline:
-            with lock:
-                body = next(next_body, None)
-            if body is None:
-                break
-            start = time.perf_counter()
-            conn.request(
-                "POST",
-                "/api/v2/signingCert",
-                body,
-                {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-            )
-            response = conn.getresponse()
-            response.read()
-            if response.status == 201:
-                mine.append(time.perf_counter() - start)
-            else:
-                bad += 1
-        with lock:
-            latencies.extend(mine)
-            errors += bad
-
-    workers = [threading.Thread(target=loop) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    out.put((latencies, errors, begin, time.time()))
 
 
 def main() -> None:
@@ -123,8 +76,12 @@ def main() -> None:
             for clients in args.clients:
                 bodies = [_csr_body() for _ in range(int(args.max_rate * args.seconds))]
                 nproc = min(clients, 4)
-                work = [(host, int(port), token, bodies[i::nproc]) for i in range(nproc)]
-                ours = _run_in_processes(_issue_worker, work, clients, args.seconds)
+                auth = {"Authorization": f"Bearer {token}"}
+                work = [
+                    (host, int(port), "/api/v2/signingCert", auth, bodies[i::nproc])
+                    for i in range(nproc)
+                ]
+                ours = _run_in_processes(post_worker, work, clients, args.seconds)
                 ours["ratio_to_ecdsa_baseline"] = round(
                     ours["per_second"] / results["ecdsa_p256_signs_per_second"], 4
                 )

@@ -118,10 +118,15 @@ def _make_bodies(count: int) -> list[bytes]:
     return [json.dumps(maker.hashedrekord()[0]).encode() for _ in range(count)]
 
 
-def _upload_worker(
-    work: tuple[str, int, list[bytes]], threads: int, seconds: float, out: Any
+def post_worker(
+    work: tuple[str, int, str, dict[str, str], list[bytes]],
+    threads: int,
+    seconds: float,
+    out: Any,
 ) -> None:
-    host, port, bodies = work
+    """`threads` keep-alive HTTP clients POSTing the given bodies to one path until the
+    time or the bodies run out; reports (latencies of 201s, other answers, start, end)."""
+    host, port, path, headers, bodies = work
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -140,7 +145,7 @@ def _upload_worker(
             if body is None:
                 break
             start = time.perf_counter()
-            conn.request("POST", "/api/v1/log/entries", body, {"Content-Type": "application/json"})
+            conn.request("POST", path, body, {"Content-Type": "application/json", **headers})
             response = conn.getresponse()
             response.read()
             if response.status == 201:
@@ -201,8 +206,10 @@ def main() -> None:
                 # Entries are signed before the clock starts: client signing is not measured.
                 nproc = min(clients, 4)
                 bodies = _make_bodies(int(args.max_rate * args.seconds))
-                work = [(*target, bodies[i::nproc]) for i in range(nproc)]
-                ours = _run_in_processes(_upload_worker, work, clients, args.seconds)
+                work = [
+                    (*target, "/api/v1/log/entries", {}, bodies[i::nproc]) for i in range(nproc)
+                ]
+                ours = _run_in_processes(post_worker, work, clients, args.seconds)
                 ratio = ours["per_second"] / base["per_second"] if base["per_second"] else 0
                 ours["entries_per_checkpoint"] = _entries_per_checkpoint(server.database_url)
                 results["clients"][clients] = {

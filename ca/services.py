@@ -17,6 +17,7 @@ what an auditor checks anyway.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -74,11 +75,16 @@ def _new_intermediate(
     return intermediate, int_key.key_ref
 
 
-def _activate(authority: CertificateAuthority, *, actor: str, action: str) -> None:
-    CertificateAuthority.objects.filter(active=True).exclude(pk=authority.pk).update(
-        active=False, retired_at=datetime.now(UTC)
-    )
-    CaEvent.objects.create(action=action, actor=actor, detail=authority.name)
+def _install_ca(*, actor: str, action: str, **fields: str) -> CertificateAuthority:
+    """Store a CA and make it the one that issues; the previous one is retired (it stays
+    in the trusted root). Audited in the same transaction."""
+    with transaction.atomic():
+        CertificateAuthority.objects.filter(active=True).update(
+            active=False, retired_at=datetime.now(UTC)
+        )
+        authority = CertificateAuthority.objects.create(active=True, **fields)
+        CaEvent.objects.create(action=action, actor=actor, detail=authority.name)
+    return authority
 
 
 def ca_create(*, name: str, organization: str, actor: str = "") -> CertificateAuthority:
@@ -94,19 +100,15 @@ def ca_create(*, name: str, organization: str, actor: str = "") -> CertificateAu
     )
     intermediate, int_key_ref = _new_intermediate(root, root_key.key_ref, name, organization)
     pem = serialization.Encoding.PEM
-    with transaction.atomic():
-        authority = CertificateAuthority.objects.create(
-            name=name,
-            root_pem=root.public_bytes(pem).decode(),
-            intermediate_pem=intermediate.public_bytes(pem).decode(),
-            root_key_ref=root_key.key_ref,
-            intermediate_key_ref=int_key_ref,
-            active=False,
-        )
-        _activate(authority, actor=actor, action="ca_created")
-        authority.active = True
-        authority.save(update_fields=["active"])
-    return authority
+    return _install_ca(
+        actor=actor,
+        action="ca_created",
+        name=name,
+        root_pem=root.public_bytes(pem).decode(),
+        intermediate_pem=intermediate.public_bytes(pem).decode(),
+        root_key_ref=root_key.key_ref,
+        intermediate_key_ref=int_key_ref,
+    )
 
 
 def intermediate_roll(*, actor: str) -> CertificateAuthority:
@@ -115,23 +117,19 @@ def intermediate_roll(*, actor: str) -> CertificateAuthority:
     current = _active_ca()
     root = x509.load_pem_x509_certificate(current.root_pem.encode())
     organization = root.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value
-    name = f"{current.name.split('~')[0]}~{CertificateAuthority.objects.count() + 1}"
+    name = f"{current.name.split('~')[0]}~{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
     intermediate, int_key_ref = _new_intermediate(
         root, current.root_key_ref, name, str(organization)
     )
-    with transaction.atomic():
-        authority = CertificateAuthority.objects.create(
-            name=name,
-            root_pem=current.root_pem,
-            intermediate_pem=intermediate.public_bytes(serialization.Encoding.PEM).decode(),
-            root_key_ref=current.root_key_ref,
-            intermediate_key_ref=int_key_ref,
-            active=False,
-        )
-        _activate(authority, actor=actor, action="intermediate_rolled")
-        authority.active = True
-        authority.save(update_fields=["active"])
-    return authority
+    return _install_ca(
+        actor=actor,
+        action="intermediate_rolled",
+        name=name,
+        root_pem=current.root_pem,
+        intermediate_pem=intermediate.public_bytes(serialization.Encoding.PEM).decode(),
+        root_key_ref=current.root_key_ref,
+        intermediate_key_ref=int_key_ref,
+    )
 
 
 def ct_log_ensure() -> Log:

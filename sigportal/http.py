@@ -71,6 +71,17 @@ def read_json_body(request: Request, *, max_bytes: int | None = None) -> Any:
     return value
 
 
+def read_json_object(request: Request, *, allowed: set[str]) -> dict[str, Any]:
+    """A bounded JSON body that must be an object with only `allowed` members."""
+    value = read_json_body(request)
+    if not isinstance(value, dict):
+        raise ApiError(400, "malformed_request", "the body must be a JSON object")
+    unknown = set(value) - allowed
+    if unknown:
+        raise ApiError(400, "malformed_request", f"unknown fields: {sorted(unknown)}")
+    return value
+
+
 def query_int(request: Request, name: str, *, required: bool, minimum: int = 0) -> int | None:
     """A non-negative integer query parameter (bounded to int64), or ApiError 400."""
     raw = request.query_params.get(name)

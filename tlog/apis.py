@@ -26,7 +26,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from sigportal.errors import ApiError
-from sigportal.http import IgnoreClientContentNegotiation, query_int, read_json_body
+from sigportal.http import (
+    IgnoreClientContentNegotiation,
+    query_int,
+    read_json_body,
+    read_json_object,
+)
 from tlog import rekor, selectors, services
 from tlog.core import tiles
 from tlog.kinds import EntryError, accept_proposed_entry
@@ -166,12 +171,7 @@ class LogEntriesRetrieveApi(RekorView):
         responses={200: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request) -> Response:
-        query = read_json_body(request)
-        if not isinstance(query, dict):
-            raise ApiError(400, "malformed_request", "the body must be a JSON object")
-        unknown = set(query) - {"entryUUIDs", "logIndexes", "entries"}
-        if unknown:
-            raise ApiError(400, "malformed_request", f"unknown fields: {sorted(unknown)}")
+        query = read_json_object(request, allowed={"entryUUIDs", "logIndexes", "entries"})
         found: list[dict[str, Any]] = []
         for uuid in _str_list(query.get("entryUUIDs"), "entryUUIDs"):
             if not isinstance(uuid, str):
@@ -332,12 +332,9 @@ class IndexRetrieveApi(RekorView):
         responses={200: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request) -> Response:
-        query = read_json_body(request)
-        if not isinstance(query, dict):
-            raise ApiError(400, "malformed_request", "the body must be a JSON object")
-        unknown = set(query) - {"hash", "publicKey", "email", "subject", "operator"}
-        if unknown:
-            raise ApiError(400, "malformed_request", f"unknown fields: {sorted(unknown)}")
+        query = read_json_object(
+            request, allowed={"hash", "publicKey", "email", "subject", "operator"}
+        )
         operator = query.get("operator", "or") or "or"
         if operator not in ("and", "or"):
             raise ApiError(400, "malformed_request", "operator must be and or or")
