@@ -74,15 +74,15 @@ def start_live_server(
         "SIGPORTAL_TASKS_IN_PROCESS": "false",
         **(extra_env or {}),
     }
-    for cmd in (["migrate", "--noinput"], ["sigportal_init"]):
-        subprocess.run(
-            [sys.executable, "manage.py", *cmd],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+    # The image's own entrypoint (Dockerfile), run outside Docker: init, then web.
+    subprocess.run(
+        [str(ROOT / "bin" / "sigportal"), "init"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     log = open(tmp / "gunicorn.log", "wb")
     env.update(BIND=f"127.0.0.1:{port}", WEB_WORKERS=str(workers), WEB_THREADS=str(threads))
     process = subprocess.Popen(
