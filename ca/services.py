@@ -26,7 +26,7 @@ from functools import partial
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from django.db import transaction
+from django.db import connection, transaction
 
 from ca.core import oidc, sct, signing_requests
 from ca.core import x509 as cax509
@@ -253,8 +253,40 @@ def _verify_token(unverified_token: str) -> oidc.VerifiedToken:
 def _active_ca() -> CertificateAuthority:
     authority = CertificateAuthority.objects.filter(active=True).first()
     if authority is None:
-        raise IssuanceError(503, "ca_unavailable", "no active CA: run `manage.py sigportal_init`")
+        raise IssuanceError(503, "ca_unavailable", "this instance has no active CA")
     return authority
+
+
+@dataclass(frozen=True)
+class _Issuer:
+    authority: CertificateAuthority
+    intermediate: x509.Certificate
+    root: x509.Certificate
+    signer: cax509.KeyCertSigner
+
+
+# CA rows never change once written (a roll creates a new row), so their parsed chain
+# and signer are cached per process; only the active CA's id is read per request.
+_issuers: dict[int, _Issuer] = {}
+
+
+def _active_issuer() -> _Issuer:
+    with connection.cursor() as cur:
+        cur.execute("SELECT id FROM ca_certificateauthority WHERE active")
+        row = cur.fetchone()
+    if row is None:
+        raise IssuanceError(503, "ca_unavailable", "this instance has no active CA")
+    cached = _issuers.get(row[0])
+    if cached is None:
+        authority = CertificateAuthority.objects.get(pk=row[0])
+        cached = _Issuer(
+            authority=authority,
+            intermediate=x509.load_pem_x509_certificate(authority.intermediate_pem.encode()),
+            root=x509.load_pem_x509_certificate(authority.root_pem.encode()),
+            signer=_cert_signer(authority.intermediate_key_ref),
+        )
+        _issuers[row[0]] = cached
+    return cached
 
 
 @dataclass
@@ -301,17 +333,15 @@ def _issue(identity: cax509.Identity, public_key: object) -> IssuedChain:
         public_key.curve, ec.SECP256R1 | ec.SECP384R1
     ):
         raise IssuanceError(400, "unsupported_key", "the key must be ECDSA P-256 or P-384")
-    authority = _active_ca()
-    intermediate = x509.load_pem_x509_certificate(authority.intermediate_pem.encode())
-    root = x509.load_pem_x509_certificate(authority.root_pem.encode())
+    issuer = _active_issuer()
     logger = _CtLogger(tlog_selectors.log_active(kind=Log.Kind.CT))
     # Anything raised from here on is the server's fault: a fixed 500 for the caller,
     # the detail in the server log (errors.api_exception_handler).
     leaf = cax509.issue_leaf(
         identity,
         public_key,
-        intermediate,
-        _cert_signer(authority.intermediate_key_ref),
+        issuer.intermediate,
+        issuer.signer,
         logger,
         now=datetime.now(UTC),
     )
@@ -327,7 +357,7 @@ def _issue(identity: cax509.Identity, public_key: object) -> IssuedChain:
         not_after=leaf.not_valid_after_utc,
         certificate_der=leaf.public_bytes(der),
         precertificate_der=logger.precert.public_bytes(der),
-        authority=authority,
+        authority=issuer.authority,
         ct_entry=logger.logged,
     )
-    return IssuedChain(leaf=leaf, chain=[leaf, intermediate, root], record=record)
+    return IssuedChain(leaf=leaf, chain=[leaf, issuer.intermediate, issuer.root], record=record)
