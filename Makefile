@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sigportal
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test install install-dev install-js lint typecheck check bench-core bench-upload bench-scale clean
+.PHONY: run test install install-dev install-js lint typecheck bench-core bench-upload bench-scale bench-issue clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,9 @@ bench-core: install-dev
 
 bench-upload: install-dev
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(PY) -m bench.upload
+
+bench-issue: install-dev
+	$(PY) -m bench.issue
 
 bench-scale: install-dev
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(PY) -m bench.scale
