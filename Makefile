@@ -46,8 +46,8 @@ run: install
 	  --threads 8 --access-logfile - --error-logfile -
 
 lint: install-dev
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check --no-cache .
+	$(VENV)/bin/ruff format --no-cache --check .
 
 typecheck: install-dev
 	$(VENV)/bin/mypy

@@ -34,9 +34,9 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 import jwt
+import requests
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-import requests
 from ca.core import oids
 from ca.core.x509 import Identity
 
