@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bench.report import report
 from bench.upload import _run_in_processes, post_worker
 from sigportal.livetest import start_live_server
 
@@ -95,11 +96,7 @@ def main() -> None:
                 )
         finally:
             next(servers, None)
-    text = json.dumps(results, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text)
-    print(text)
+    report(results, args.json)
 
 
 if __name__ == "__main__":

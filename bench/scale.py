@@ -30,6 +30,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from bench.report import report
+
 
 def _dsn(base: str, dbname: str) -> str:
     return urlunsplit(urlsplit(base)._replace(path=f"/{dbname}"))
@@ -223,11 +225,7 @@ def main() -> None:
     _setup(base, args.database, args.data_dir.resolve())
     load = _load(args.entries, args.chunk)
     results = {"load": load, **_measure(args.samples)}
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text)
+    report(results, args.json)
     if not args.keep:
         from django.db import connections
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 
+from bench.report import report
 from sigportal.livetest import start_live_server
 
 
@@ -229,11 +230,7 @@ def main() -> None:
             next(servers, None)
     results["settings"] = vars(args) | {"json": str(args.json) if args.json else None}
     results["cpu_count"] = os.cpu_count()
-    text = json.dumps(results, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text)
-    print(text)
+    report(results, args.json)
 
 
 if __name__ == "__main__":
