@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import struct
 from typing import Any
 
@@ -208,17 +209,26 @@ def _precert_chain_entry(issued: IssuedCertificate | None) -> bytes:
     if issued is None:
         return b""
 
-    def asn1cert(der: bytes) -> bytes:
-        return len(der).to_bytes(3, "big") + der
+    chain = _encoded_chain(
+        issued.authority_id, issued.authority.intermediate_pem, issued.authority.root_pem
+    )
+    return _asn1cert(bytes(issued.precertificate_der)) + len(chain).to_bytes(3, "big") + chain
 
-    chain_pems = [issued.authority.intermediate_pem, issued.authority.root_pem]
-    chain = b"".join(
-        asn1cert(
+
+def _asn1cert(der: bytes) -> bytes:
+    return len(der).to_bytes(3, "big") + der
+
+
+@functools.lru_cache(maxsize=16)
+def _encoded_chain(authority_id: int, *pems: str) -> bytes:
+    """A CA's chain as RFC 6962 ASN.1Cert list contents; CA rows never change, so this is
+    parsed once per process, not for each of up to 256 entries a page."""
+    return b"".join(
+        _asn1cert(
             x509.load_pem_x509_certificate(p.encode()).public_bytes(serialization.Encoding.DER)
         )
-        for p in chain_pems
+        for p in pems
     )
-    return asn1cert(bytes(issued.precertificate_der)) + len(chain).to_bytes(3, "big") + chain
 
 
 class CtGetEntriesApi(CompatView):

@@ -16,7 +16,6 @@ what an auditor checks anyway.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import threading
 from dataclasses import dataclass
@@ -352,7 +351,7 @@ def _issue(identity: cax509.Identity, public_key: object) -> IssuedChain:
         san_kind=identity.san_kind,
         san_value=identity.san_value,
         issuer_url=identity.issuer,
-        key_fingerprint=hashlib.sha256(keys.spki_der(leaf.public_key())).hexdigest(),  # type: ignore[arg-type]
+        key_fingerprint=keys.key_fingerprint(leaf.public_key()).hex(),
         not_before=leaf.not_valid_before_utc,
         not_after=leaf.not_valid_after_utc,
         certificate_der=leaf.public_bytes(der),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from typing import Any
 
@@ -25,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from sigportal import keys
 from sigportal.errors import ApiError
 from sigportal.http import (
     IgnoreClientContentNegotiation,
@@ -33,7 +33,7 @@ from sigportal.http import (
     read_json_object,
 )
 from tlog import rekor, selectors, services
-from tlog.core import tiles
+from tlog.core import merkle, tiles
 from tlog.kinds import EntryError, accept_proposed_entry
 from tlog.models import Log
 
@@ -173,11 +173,18 @@ class LogEntriesRetrieveApi(RekorView):
     def post(self, request: Request) -> Response:
         query = read_json_object(request, allowed={"entryUUIDs", "logIndexes", "entries"})
         found: list[dict[str, Any]] = []
+        checkpoints: dict[int, Any] = {}  # one checkpoint read per shard, not per entry
+
+        def document(entry: Any) -> dict[str, Any]:
+            if entry.log_id not in checkpoints:
+                checkpoints[entry.log_id] = rekor.latest_checkpoint_served(entry.log)
+            return rekor.entry_document(entry, checkpoints[entry.log_id])
+
         for uuid in _str_list(query.get("entryUUIDs"), "entryUUIDs"):
             if not isinstance(uuid, str):
                 raise ApiError(400, "malformed_request", "entryUUIDs must be strings")
             try:
-                found.append(rekor.entry_document(selectors.entry_by_uuid(uuid)))
+                found.append(document(selectors.entry_by_uuid(uuid)))
             except ValueError as exc:
                 raise ApiError(400, "bad_uuid", str(exc)) from None
             except selectors.NotFound:
@@ -186,14 +193,14 @@ class LogEntriesRetrieveApi(RekorView):
             if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 2**63:
                 raise ApiError(400, "malformed_request", "logIndexes must be non-negative integers")
             try:
-                found.append(rekor.entry_document(selectors.entry_by_global_index(index)))
+                found.append(document(selectors.entry_by_global_index(index)))
             except selectors.NotFound:
                 continue
         for proposed in _str_list(query.get("entries"), "entries"):
             accepted = accept_proposed_entry(proposed)
-            leaf = hashlib.sha256(b"\x00" + accepted.canonical_body).hexdigest()
+            leaf = merkle.leaf_hash(accepted.canonical_body).hex()
             try:
-                found.append(rekor.entry_document(selectors.entry_by_uuid(leaf)))
+                found.append(document(selectors.entry_by_uuid(leaf)))
             except selectors.NotFound:
                 continue
         return Response(found)
@@ -310,10 +317,7 @@ def _key_fingerprint(value: Any) -> str:
         raise ApiError(
             400, "bad_public_key", "publicKey.content is not a key or certificate"
         ) from None
-    spki = key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return "sha256:" + hashlib.sha256(spki).hexdigest()
+    return "sha256:" + keys.key_fingerprint(key).hex()
 
 
 class IndexRetrieveApi(RekorView):

@@ -91,7 +91,11 @@ def log_create(
     """Create a log with a fresh key, its genesis entry at index 0 and a first checkpoint.
 
     Index 0 is never a client's entry (INTEROP §4.8: sigstore-js omits zero values).
+    Log keys are ECDSA P-256 or Ed25519: the only two both clients verify alike
+    (INTEROP §1.5), and the only two the trusted root describes.
     """
+    if algorithm not in ("ecdsa-p256", "ed25519"):
+        raise ValueError(f"log keys are ecdsa-p256 or ed25519, not {algorithm}")
     tree_id = secrets.randbits(62) + 1
     signer = keys.key_create(name=f"log-{kind}-{tree_id}", algorithm=algorithm)
     spki = keys.spki_der(signer.public_key())
