@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sigportal
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test install install-dev install-js lint typecheck bench-core bench-upload bench-scale bench-issue clean
+.PHONY: run test system install install-dev install-js lint typecheck bench-core bench-upload bench-scale bench-issue clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ install: $(RUN_STAMP)
 install-dev: $(DEV_STAMP)
 install-js: $(JS_STAMP)
 
+# Debian's chromium and docker-registry, driven by the browser and image tests.
+system:
+	scripts/install-system.sh
+
 # The embedded default: SQLite and keys under $SIGPORTAL_DATA_DIR (var/), tasks in-process.
 run: install
 	$(PY) manage.py migrate --noinput
@@ -53,7 +57,7 @@ typecheck: install-dev
 	$(VENV)/bin/mypy
 
 # The whole suite against the machine's PostgreSQL and Redis (DATABASE_URL, REDIS_URL).
-test: install-dev install-js lint typecheck
+test: system install-dev install-js lint typecheck
 	rm -rf var/test && mkdir -p var/test
 	SIGPORTAL_DEV_IDP=true \
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
