@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "tlog",
     "ca",
+    "accounts",
 ]
 
 # The development identity provider (devidp/): a real OIDC provider for newcomers and

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 import threading
 import time
@@ -57,6 +58,7 @@ def _fault_point(name: str) -> None:
     return None
 
 
+logger = logging.getLogger(__name__)
 _process_lock = threading.Lock()
 # How long an upload waits for its entry before answering 503 (the entry stays pending
 # and is integrated later; the client may retry and gets a 409 with its location).
@@ -181,6 +183,32 @@ def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
     racing the integration of its twin is dropped by the integrator, and this call then
     returns the twin: the same leaf, at the same index.)
     """
+    log, leaf = _queue(kind, accepted)
+    return _await_integration(log=log, leaf=leaf)
+
+
+def entry_enqueue(*, kind: str, accepted: AcceptedEntry) -> bytes:
+    """Queue a verified entry inside the caller's transaction; return its leaf hash.
+
+    For entries that must commit atomically with other records (the portal's audit
+    events): the entry is pending when the caller commits, or never exists. After the
+    commit it is integrated at once (waiting for the log's lock); if that fails, the
+    `integrate_pending` beat task integrates it. Raises DuplicateEntry like entry_submit.
+    """
+    log, leaf = _queue(kind, accepted)
+    transaction.on_commit(lambda: _integrate_after_commit(log.id))
+    return leaf
+
+
+def _integrate_after_commit(log_id: int) -> None:
+    # The caller's transaction has committed: its answer must not depend on this.
+    try:
+        log_integrate(log_id=log_id)
+    except Exception:
+        logger.exception("integrating log %s after commit failed; beat will retry", log_id)
+
+
+def _queue(kind: str, accepted: AcceptedEntry) -> tuple[Log, bytes]:
     leaf = merkle.leaf_hash(accepted.canonical_body)
     search = [[k.kind, k.value] for k in accepted.search_keys if _indexable(k.value)]
     for _ in range(3):  # a shard rotation may freeze the log between lookup and insert
@@ -189,14 +217,11 @@ def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
         if existing is not None:
             raise DuplicateEntry(existing)
         try:
-            inserted = _insert_pending(log, leaf, accepted, search)
+            if _insert_pending(log, leaf, accepted, search):
+                return log, leaf
         except IntegrityError:
             raise DuplicateEntry(Entry(log=log, leaf_hash=leaf)) from None
-        if inserted:
-            break
-    else:
-        raise LogUnavailable(f"no active {kind} log accepted the entry")
-    return _await_integration(log=log, leaf=leaf)
+    raise LogUnavailable(f"no active {kind} log accepted the entry")
 
 
 _INSERT_PENDING = (

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sigportal.livetest import ROOT, LiveServer
 
 from sigclient.cli import main
+from sigportal.livetest import ROOT, LiveServer
 
 pytestmark = pytest.mark.live
 

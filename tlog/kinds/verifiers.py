@@ -21,7 +21,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from ca.core.oids import ISSUER_V1, ISSUER_V2
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from ca.core.oids import ISSUER_V1, ISSUER_V2
 from tlog.kinds import ed25519ph
 from tlog.kinds.common import HASH_ALGORITHMS, EntryError, SearchKey, b64encode
 

@@ -3,6 +3,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from accounts.audit import policy_key_ensure
 from tlog import services
 from tlog.models import Log
 
@@ -17,3 +18,5 @@ class Command(BaseCommand):
         else:
             self.stdout.write("rekor log: present")
         call_command("ca_init", stdout=self.stdout)
+        key = policy_key_ensure()
+        self.stdout.write(f"policy key: {key.key_ref}")
