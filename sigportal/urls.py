@@ -8,6 +8,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("", include("tlog.urls")),
     path("", include("ca.urls")),
+    path("", include("accounts.urls")),
+    path("", include("accounts.page_urls")),
 ]
 
 if settings.DEV_IDP_ENABLED:

@@ -1,0 +1,5 @@
+"""REST API routes of the accounts app (projects, maintainers, allow-lists, tokens)."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
