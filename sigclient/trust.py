@@ -171,25 +171,7 @@ def _load_pinned_instance(
 
 def _fetch(url: str) -> str:
     # config_url() built ``url`` and allowed only https, or http to loopback.
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310
-            body: bytes = response.read(MAX_CONFIG_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise ClientError(
-            f"fetching {url} failed with HTTP {exc.code}",
-            "Check the --instance URL (it is the site's base URL, without /api/...)",
-        ) from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise ClientError(
-            f"cannot reach {url}", "Check the --instance URL and your network connection"
-        ) from exc
-    if len(body) > MAX_CONFIG_BYTES:
-        raise ClientError(
-            f"the trust configuration at {url} is larger than {MAX_CONFIG_BYTES} bytes",
-            "Check that the --instance URL points at a sigportal instance",
-        )
+    body = fetch(url, max_bytes=MAX_CONFIG_BYTES, what="the trust configuration")
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -197,6 +179,37 @@ def _fetch(url: str) -> str:
             f"the trust configuration at {url} is not UTF-8 text",
             "Check that the --instance URL points at a sigportal instance",
         ) from exc
+
+
+def fetch(url: str, *, max_bytes: int, what: str, json_body: Any = None) -> bytes:
+    """GET (or POST ``json_body`` to) an instance URL, bounded in size and time.
+
+    The caller builds ``url`` from an instance URL checked by ``config_url`` rules
+    (https, or http to loopback only)."""
+    data = None if json_body is None else json.dumps(json_body).encode()
+    headers = {"Accept": "application/json"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310
+            body: bytes = response.read(max_bytes + 1)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise ClientError(
+            f"fetching {what} from {url} failed with HTTP {exc.code}",
+            "Check the --instance URL (it is the site's base URL, without /api/...)",
+        ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise ClientError(
+            f"cannot reach {url}", "Check the --instance URL and your network connection"
+        ) from exc
+    if len(body) > max_bytes:
+        raise ClientError(
+            f"{what} at {url} is larger than {max_bytes} bytes",
+            "Check that the --instance URL points at a sigportal instance",
+        )
+    return body
 
 
 def _pinned_fingerprint(pin: Path) -> str | None:
