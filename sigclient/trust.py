@@ -68,6 +68,19 @@ def load_trust(
     return _load_pinned_instance(instance, pin_dir=pin_dir, refresh=refresh, notify=notify)
 
 
+def public_trust(*, offline: bool) -> ClientTrustConfig:
+    """The public Sigstore instance's trust config, through its TUF repository (offline:
+    the metadata cached locally, or shipped with sigstore-python)."""
+    try:
+        return ClientTrustConfig.production(offline=offline)
+    except Exception as exc:  # TUF, network and parsing errors of several types
+        raise ClientError(
+            f"cannot load the public Sigstore trusted root: {exc}",
+            "Check your network connection to tuf-repo-cdn.sigstore.dev, or pass --offline "
+            "to use the cached copy",
+        ) from exc
+
+
 def root_fingerprint(config_text: str) -> str:
     """SHA-256 (hex) of the trusted root's canonical JSON (RFC 8785) in a ClientTrustConfig."""
     root = _trusted_root_of(config_text, source="the trust configuration")
