@@ -14,15 +14,18 @@ from typing import Any
 
 from sigstore.models import ClientTrustConfig
 
+from sigclient import check
 from sigclient.attest import attest_file, verify_attestation
-from sigclient.blobs import sign_files, verify_files
+from sigclient.blobs import file_digest, sign_files, verify_files
 from sigclient.errors import ClientError, VerificationFailed
-from sigclient.trust import default_pin_dir, load_trust
+from sigclient.git import describe, git_config, run_program, verify_commit
+from sigclient.identity import TOKEN_ENV, obtain_token
+from sigclient.images import sign_image, verify_image
+from sigclient.trust import default_pin_dir, load_trust, public_trust
 
 EXIT_OK = 0
 EXIT_VERIFICATION_FAILED = 1
 EXIT_ERROR = 2
-TOKEN_ENV = "SIGSTORE_ID_TOKEN"  # noqa: S105 (a variable name, not a secret)
 INSTANCE_ENV = "SIGCLIENT_INSTANCE"
 
 
@@ -33,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits on --help and usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     try:
-        args.run(args)
+        code = args.run(args)  # None, or an exit code the command chose (check: 1 = denied)
     except VerificationFailed as exc:
         return _report(exc, args.verbose, EXIT_VERIFICATION_FAILED)
     except ClientError as exc:
@@ -48,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         wrapped.__cause__ = exc
         return _report(wrapped, args.verbose, EXIT_ERROR)
-    return EXIT_OK
+    return code if isinstance(code, int) else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify(commands, common)
     _add_attest(commands, common)
     _add_verify_attestation(commands, common)
+    _add_git(commands)
+    _add_verify_commit(commands, common)
+    _add_sign_image(commands, common)
+    _add_verify_image(commands, common)
+    _add_check(commands, common)
     return parser
 
 
@@ -88,6 +96,19 @@ def _global_options(default: Any) -> argparse.ArgumentParser:
         type=Path,
         default=dflt(None),
         help="a Sigstore ClientTrustConfig JSON file to trust as is",
+    )
+    source.add_argument(
+        "--sigstore-public",
+        action="store_true",
+        default=dflt(False),
+        help="verify against the public Sigstore instance's trusted root (via its TUF "
+        "repository; with --offline, the copy cached or shipped with sigstore-python)",
+    )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        default=dflt(False),
+        help="with --sigstore-public: do not refresh the TUF metadata",
     )
     p.add_argument(
         "--refresh-trust",
@@ -144,8 +165,107 @@ def _add_verify_attestation(commands: Any, common: argparse.ArgumentParser) -> N
     p.set_defaults(run=_run_verify_attestation)
 
 
+def _add_check(commands: Any, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser(
+        "check",
+        parents=[common],
+        help="CI check: was FILE signed by someone on a project's allow-list?",
+        description="Exit 0 allowed, 1 denied, 2 error. Without --bundle the artifact's "
+        "entries are found in the instance's log by digest.",
+    )
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--project", required=True, metavar="SLUG", help="the project's slug")
+    p.add_argument("--bundle", type=Path, help="verify this bundle instead of searching the log")
+    p.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="a policy document saved from GET /api/v1/projects/SLUG/policy (offline check)",
+    )
+    p.add_argument(
+        "--policy-key",
+        type=Path,
+        metavar="PEM",
+        help="the instance's policy public key (default: pinned from --instance on first use)",
+    )
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(run=_run_check)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    trust = _trust(args)
+    instance = args.instance or os.environ.get(INSTANCE_ENV) or None
+    if instance is None and (args.policy is None or args.bundle is None):
+        raise ClientError(
+            "an offline check needs both --policy FILE and --bundle FILE",
+            "Pass them, or pass --instance URL to fetch the policy and search the log",
+        )
+    if args.policy_key is not None:
+        policy_keys = [check.policy_key_file(args.policy_key)]
+    elif instance is not None:
+        pin_dir = args.pin_dir or default_pin_dir()
+        policy_keys = check.policy_keys_pinned(instance, pin_dir=pin_dir, notify=_progress)
+    else:
+        raise ClientError("no policy key to check the policy with", "Pass --policy-key PEM")
+    if args.policy is not None:
+        raw_policy = _read_bytes(args.policy, "the policy document")
+    else:
+        assert instance is not None  # checked above
+        raw_policy = check.policy_fetch(instance, args.project)
+    project_policy = check.policy_parse(raw_policy, project=args.project, trusted_keys=policy_keys)
+    if args.bundle is not None:
+        candidates = check.candidates_from_bundle(args.bundle, args.file)
+    else:
+        assert instance is not None  # checked above
+        candidates = check.candidates_from_log(instance, file_digest(args.file))
+    result = check.check(
+        artifact=args.file, candidates=candidates, project_policy=project_policy, trust=trust
+    )
+    print(json.dumps(result.as_json(), indent=2) if args.format == "json" else result.line())
+    return EXIT_OK if result.allowed else EXIT_VERIFICATION_FAILED
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ClientError(f"cannot read {what} {path}: {exc.strerror}", "Check the path") from exc
+
+
+def _add_git(commands: Any) -> None:
+    # git passes gpg-style arguments (-bsau KEY, --status-fd=2, --verify F -): with "+" as
+    # the only prefix, argparse takes them all, in order, as words for sigclient.git.
+    p = commands.add_parser(
+        "git",
+        prefix_chars="+",
+        add_help=False,
+        help="act as git's gpg.x509.program (gpg-style arguments; see docs/client.md)",
+    )
+    p.add_argument("gpg_args", nargs="*")
+    p.set_defaults(run=_run_git)
+
+
+def _add_verify_commit(commands: Any, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser(
+        "verify-commit", parents=[common], help="verify a signed git commit with a policy"
+    )
+    p.add_argument("rev", metavar="REV", help="the commit (any git revision)")
+    _policy_options(p)
+    p.set_defaults(run=_run_verify_commit)
+
+
 def _token_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--identity-token", metavar="JWT", help=f"OIDC token (default: ${TOKEN_ENV})")
+    p.add_argument(
+        "--identity-token",
+        metavar="JWT",
+        help=f"OIDC token (default: ${TOKEN_ENV}, then an ambient CI credential)",
+    )
+    p.add_argument(
+        "--browser",
+        action="store_true",
+        help="sign in through the browser with the instance's identity provider "
+        "(the default when a person is at the terminal and no token is given)",
+    )
 
 
 def _policy_options(p: argparse.ArgumentParser) -> None:
@@ -215,14 +335,93 @@ def _run_verify_attestation(args: argparse.Namespace) -> None:
     print(f"OK: {args.file} ({statement.get('predicateType')})")
 
 
+def _add_sign_image(commands: Any, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser(
+        "sign-image", parents=[common], help="sign a container image (by digest) in its registry"
+    )
+    p.add_argument("reference", metavar="REF", help="e.g. registry.example/app:v1")
+    _token_option(p)
+    p.set_defaults(run=_run_sign_image)
+
+
+def _add_verify_image(commands: Any, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser("verify-image", parents=[common], help="verify a container image")
+    p.add_argument("reference", metavar="REF", help="e.g. registry.example/app:v1")
+    _policy_options(p)
+    p.set_defaults(run=_run_verify_image)
+
+
+def _run_sign_image(args: argparse.Namespace) -> None:
+    trust = _trust(args)
+    signed = sign_image(args.reference, trust=trust, identity_token=_identity_token(args))
+    print(f"signed {signed.image} (log index {signed.log_index})")
+    print(f"cosign signature: {signed.image.name}:{signed.cosign_tag}")
+    where = f" (listed in the tag {signed.fallback_tag})" if signed.fallback_tag else ""
+    print(f"OCI referrer: {signed.image.name}@{signed.referrer}{where}")
+
+
+def _run_verify_image(args: argparse.Namespace) -> None:
+    result = verify_image(
+        args.reference,
+        trust=_trust(args),
+        identity=args.cert_identity,
+        issuer=args.cert_oidc_issuer,
+    )
+    print(result.image)
+    for candidate in result.verified:
+        print(f"OK: {candidate.where}")
+    for candidate in result.rejected:
+        print(f"ignored: {candidate.where}: {candidate.error}", file=sys.stderr)
+
+
+def _run_git(args: argparse.Namespace) -> None:
+    run_program(
+        args.gpg_args,
+        load_trust=lambda instance: _git_trust(args, instance),
+        environ_token=os.environ.get(TOKEN_ENV),
+    )
+
+
+def _run_verify_commit(args: argparse.Namespace) -> None:
+    result = verify_commit(
+        args.rev,
+        trust=_git_trust(args, None),
+        identity=args.cert_identity,
+        issuer=args.cert_oidc_issuer,
+    )
+    print(f"OK: {args.rev} signed by {result.identity} (issuer {result.issuer})")
+    for line in describe(result, policy_from_config=True)[1:]:
+        print(line, file=sys.stderr)
+
+
+def _git_trust(args: argparse.Namespace, instance: str | None) -> ClientTrustConfig:
+    # For git, the instance may also come from the repository: git config sigclient.instance.
+    if instance is not None:
+        args.instance = instance
+    elif args.instance is None and args.trust_config is None and not os.environ.get(INSTANCE_ENV):
+        args.instance = git_config("sigclient.instance")
+    return _trust(args)
+
+
 def _trust(args: argparse.Namespace) -> ClientTrustConfig:
+    # Memoised: a command may need the trust config twice (signing, then the browser flow).
+    cached: ClientTrustConfig | None = getattr(args, "_trust_config", None)
+    if cached is None:
+        cached = args._trust_config = _load_trust(args)
+    return cached
+
+
+def _load_trust(args: argparse.Namespace) -> ClientTrustConfig:
+    if getattr(args, "sigstore_public", False):
+        return public_trust(offline=args.offline)
     instance = args.instance
     if instance is None and args.trust_config is None:
         instance = os.environ.get(INSTANCE_ENV) or None
     if instance is None and args.trust_config is None:
         raise ClientError(
             "no instance to trust",
-            "Pass --instance URL (or set SIGCLIENT_INSTANCE) or --trust-config FILE",
+            "Pass --instance URL (or set SIGCLIENT_INSTANCE), --trust-config FILE "
+            "or --sigstore-public",
         )
     return load_trust(
         instance,
@@ -233,14 +432,11 @@ def _trust(args: argparse.Namespace) -> ClientTrustConfig:
 
 
 def _identity_token(args: argparse.Namespace) -> str:
-    token: str | None = args.identity_token or os.environ.get(TOKEN_ENV)
-    if not token:
-        raise ClientError(
-            "no identity token to sign with",
-            f"Pass --identity-token JWT or set {TOKEN_ENV}; get a token from your "
-            "instance's identity provider",
-        )
-    return token
+    return obtain_token(
+        explicit=args.identity_token,
+        trust=lambda: _trust(args),
+        browser=getattr(args, "browser", False),
+    )
 
 
 def _predicate(path: Path) -> dict[str, Any]:
