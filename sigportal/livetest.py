@@ -64,6 +64,16 @@ def start_live_server(
     dbname = f"sigportal_live_{secrets.token_hex(4)}"
     with psycopg.connect(_admin_dsn(base), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{dbname}"')
+    try:
+        yield from _serve(tmp, base, dbname, workers, threads, extra_env or {})
+    finally:  # whatever happened (init failed, the server never answered, the tests ended)
+        with psycopg.connect(_admin_dsn(base), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+def _serve(
+    tmp: Path, base: str, dbname: str, workers: int, threads: int, extra_env: dict[str, str]
+) -> Iterator[LiveServer]:
     port = free_port()
     env = {
         **os.environ,
@@ -72,51 +82,51 @@ def start_live_server(
         "SIGPORTAL_DATA_DIR": str(tmp),
         "SIGPORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "SIGPORTAL_TASKS_IN_PROCESS": "false",
-        **(extra_env or {}),
+        # As production does: the key passphrase comes from the environment.
+        "SIGPORTAL_KEY_PASSPHRASE": secrets.token_urlsafe(32),
+        **extra_env,
     }
     # The image's own entrypoint (Dockerfile), run outside Docker: init, then web.
-    subprocess.run(
+    init = subprocess.run(
         [str(ROOT / "bin" / "sigportal"), "init"],
         cwd=ROOT,
         env=env,
-        check=True,
         capture_output=True,
+        text=True,
         timeout=300,
     )
-    log = open(tmp / "gunicorn.log", "wb")
+    if init.returncode != 0:
+        raise RuntimeError(f"bin/sigportal init failed:\n{init.stdout}{init.stderr}"[-4000:])
     env.update(BIND=f"127.0.0.1:{port}", WEB_WORKERS=str(workers), WEB_THREADS=str(threads))
-    process = subprocess.Popen(
-        [str(ROOT / "bin" / "sigportal"), "web"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(tmp / "gunicorn.log", "wb") as log:
+        process = subprocess.Popen(
+            [str(ROOT / "bin" / "sigportal"), "web"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = _wait_ready(process, port, tmp)
+            yield LiveServer(url, env["DATABASE_URL"], tmp, env, process)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_ready(process: subprocess.Popen[bytes], port: int, tmp: Path) -> str:
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
         try:
             if requests.get(f"{url}/api/v1/log", timeout=2).status_code == 200:
-                break
+                return url
         except requests.RequestException:  # not listening yet, or still booting
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            process.wait()
-            log.close()
-            with psycopg.connect(_admin_dsn(base), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
             raise RuntimeError((tmp / "gunicorn.log").read_text()[-4000:])
         time.sleep(0.2)
-    server = LiveServer(url, env["DATABASE_URL"], tmp, env, process)
-    try:
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        with psycopg.connect(_admin_dsn(base), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
