@@ -161,7 +161,7 @@ def policy_keys_pinned(instance: str, *, pin_dir: Path, notify: Notify) -> list[
     Later runs keep the pinned keys; a key the instance adds later is not trusted
     until the user passes it with --policy-key (or deletes the pin to start afresh).
     """
-    pin = pin_path(instance, pin_dir).with_suffix(".policy-keys.json")
+    pin = pin_dir / "policy-keys" / pin_path(instance, pin_dir).name
     if pin.exists():
         return _keys_from_listing(pin.read_bytes(), source=str(pin))
     url = instance.rstrip("/") + POLICY_KEYS_PATH
