@@ -29,10 +29,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sigstore.errors import VerificationError
 from sigstore.hashes import Hashed
-from sigstore.models import Bundle, ClientTrustConfig, TransparencyLogEntry
+from sigstore.models import Bundle, ClientTrustConfig
 from sigstore.verify import Verifier
 
 from accounts.core.policy import Rule, Signer, evaluate, signer_from_certificate
+from sigclient import rekor
 from sigclient.blobs import file_digest, read_bundle
 from sigclient.errors import ClientError
 from sigclient.trust import fetch, pin_path
@@ -40,7 +41,6 @@ from sigclient.trust import fetch, pin_path
 POLICY_TYPE = "https://sigportal.dev/policy/v1"
 POLICY_KEYS_PATH = "/api/v1/trust/policy_keys.json"
 MAX_POLICY_BYTES = 4 * 1024 * 1024
-MAX_ENTRY_BYTES = 1024 * 1024
 #: At most this many log entries over one digest are verified (the newest first).
 MAX_CANDIDATES = 100
 
@@ -234,45 +234,17 @@ def candidates_from_log(instance: str, digest: Hashed) -> list[Candidate]:
     The log is only a place to find candidates: each is verified like any bundle
     (inclusion proof, checkpoint and SET against the pinned log keys).
     """
-    base = instance.rstrip("/")
-    found = fetch(
-        base + "/api/v1/index/retrieve",
-        max_bytes=MAX_ENTRY_BYTES,
-        what="the log search",
-        json_body={"hash": f"sha256:{digest.digest.hex()}"},
-    )
-    uuids = json.loads(found)
-    if not isinstance(uuids, list):
-        raise ClientError("the log search did not answer a list", "Check the --instance URL")
+    uuids = rekor.search(instance, {"hash": f"sha256:{digest.digest.hex()}"})
     candidates = []
-    for uuid in [str(u) for u in uuids][-MAX_CANDIDATES:][::-1]:
-        raw = fetch(f"{base}/api/v1/log/entries/{uuid}", max_bytes=MAX_ENTRY_BYTES, what="entry")
-        candidates.append(_candidate_from_entry(uuid, json.loads(raw)))
+    for uuid in uuids[-MAX_CANDIDATES:][::-1]:
+        source = f"log entry {uuid}"
+        try:
+            bundle = rekor.bundle_from_entry(rekor.entry_by_uuid(instance, uuid))
+        except rekor.MalformedEntry as exc:
+            candidates.append(Candidate(source, problem=str(exc)))
+        else:
+            candidates.append(Candidate(source, bundle=bundle))
     return candidates
-
-
-def _candidate_from_entry(uuid: str, response: Any) -> Candidate:
-    source = f"log entry {uuid}"
-    try:
-        (entry,) = response.values()
-        body = json.loads(base64.b64decode(entry["body"]))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return Candidate(source, problem="the log answered an entry that is not Rekor v1 JSON")
-    if body.get("kind") != "hashedrekord":
-        return Candidate(
-            source,
-            problem=f"a {body.get('kind')} entry (attestations are checked with their bundle)",
-        )
-    try:
-        spec = body["spec"]
-        cert = x509.load_pem_x509_certificate(
-            base64.b64decode(spec["signature"]["publicKey"]["content"])
-        )
-        signature = base64.b64decode(spec["signature"]["content"])
-        log_entry = TransparencyLogEntry._from_v1_response(response)
-    except Exception as exc:  # pydantic, base64 and x509 parsers raise unrelated types
-        return Candidate(source, problem=f"cannot rebuild a bundle from it: {exc}")
-    return Candidate(source, bundle=Bundle.from_parts(cert, signature, log_entry))
 
 
 # --- the verdict -----------------------------------------------------------------------

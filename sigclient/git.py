@@ -29,12 +29,9 @@ import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -49,7 +46,8 @@ from sigstore.oidc import IdentityToken
 from sigstore.verify import Verifier, policy
 from sigstore_models.common.v1 import HashAlgorithm
 
-from sigclient import cms
+from accounts.core.policy import certificate_identity, certificate_issuer
+from sigclient import cms, rekor
 from sigclient.blobs import parse_identity_token
 from sigclient.errors import ClientError, VerificationFailed
 
@@ -57,12 +55,9 @@ STATUS_PREFIX = "[GNUPG:] "
 # OpenPGP algorithm ids git expects in SIG_CREATED (RFC 4880 9.1 and 9.4).
 PK_ALGO_ECDSA = 19
 HASH_ALGO_SHA256 = 8
-OID_ISSUER_V1 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 OID_ISSUER_V2 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
 # One payload digest and key give one entry in practice; a few more leave room for retries.
 MAX_LOG_ENTRIES = 8
-HTTP_TIMEOUT = 30.0
-BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 
 @dataclass(frozen=True)
@@ -240,8 +235,14 @@ def _verified_log_bundle(
     digest: bytes,
     expected: policy.VerificationPolicy,
 ) -> Bundle:
-    base = _rekor(trust).url  # ends in /api/v1
-    uuids = _search_log(base, digest, leaf)
+    base = _rekor(trust).url.removesuffix("/api/v1")
+    pem = leaf.public_bytes(serialization.Encoding.PEM)
+    query = {
+        "hash": f"sha256:{digest.hex()}",
+        "publicKey": {"format": "x509", "content": base64.b64encode(pem).decode()},
+        "operator": "and",
+    }
+    uuids = rekor.search(base, query)
     if not uuids:
         raise VerificationFailed(
             "the signature is not in the transparency log "
@@ -250,11 +251,13 @@ def _verified_log_bundle(
         )
     failures = []
     for uuid in uuids[:MAX_LOG_ENTRIES]:
-        document = _get_json(f"{base}/log/entries/{uuid}")
+        entry = rekor.entry_by_uuid(base, uuid)
         try:
-            bundle = bundle_from_entry(document, leaf, digest)
+            bundle = rekor.bundle_from_entry(entry, certificate=leaf, digest=digest)
             _check_bundle(trust, bundle, digest, expected)
             return bundle
+        except rekor.MalformedEntry as exc:
+            failures.append(str(exc))
         except VerificationFailed as exc:
             failures.append(exc.message)
     raise VerificationFailed(
@@ -273,76 +276,9 @@ def _check_bundle(
         raise VerificationFailed(str(exc), "") from exc
 
 
-def bundle_from_entry(document: Any, leaf: x509.Certificate, digest: bytes) -> Bundle:
-    """A Sigstore v0.3 bundle from a Rekor v1 entry document ``{uuid: entry}``.
-
-    The bundle's certificate is ``leaf`` (from the CMS signature) and its signature the one
-    the entry logged; the verifier then checks the logged body matches both.
-    """
-    try:
-        ((_, entry),) = document.items()
-        body = json.loads(base64.b64decode(entry["body"]))
-        spec = body["spec"]
-        logged_cert = base64.b64decode(spec["signature"]["publicKey"]["content"])
-        if x509.load_pem_x509_certificate(logged_cert) != leaf:
-            raise VerificationFailed("the log entry names another certificate", "")
-        proof = entry["verification"]["inclusionProof"]
-        raw = {
-            "mediaType": BUNDLE_MEDIA_TYPE,
-            "verificationMaterial": {
-                "certificate": {"rawBytes": _b64(leaf.public_bytes(serialization.Encoding.DER))},
-                "tlogEntries": [
-                    {
-                        "logIndex": str(entry["logIndex"]),
-                        "logId": {"keyId": _b64(bytes.fromhex(entry["logID"]))},
-                        "kindVersion": {"kind": body["kind"], "version": body["apiVersion"]},
-                        "integratedTime": str(entry["integratedTime"]),
-                        "inclusionPromise": {
-                            "signedEntryTimestamp": entry["verification"]["signedEntryTimestamp"]
-                        },
-                        "inclusionProof": {
-                            "logIndex": str(proof["logIndex"]),
-                            "rootHash": _b64(bytes.fromhex(proof["rootHash"])),
-                            "treeSize": str(proof["treeSize"]),
-                            "hashes": [_b64(bytes.fromhex(h)) for h in proof["hashes"]],
-                            "checkpoint": {"envelope": proof["checkpoint"]},
-                        },
-                        "canonicalizedBody": entry["body"],
-                    }
-                ],
-            },
-            "messageSignature": {
-                "messageDigest": {"algorithm": "SHA2_256", "digest": _b64(digest)},
-                "signature": spec["signature"]["content"],
-            },
-        }
-        return Bundle.from_json(json.dumps(raw))
-    except VerificationFailed:
-        raise
-    except Exception as exc:  # KeyError, ValueError, pydantic and sigstore errors
-        raise VerificationFailed(f"the log entry is malformed ({type(exc).__name__})", "") from exc
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 def _integrated_time(bundle: Bundle) -> datetime.datetime:
     entry = json.loads(bundle.to_json())["verificationMaterial"]["tlogEntries"][0]
     return datetime.datetime.fromtimestamp(int(entry["integratedTime"]), tz=datetime.UTC)
-
-
-def _search_log(base: str, digest: bytes, leaf: x509.Certificate) -> list[str]:
-    pem = leaf.public_bytes(serialization.Encoding.PEM)
-    query = {
-        "hash": f"sha256:{digest.hex()}",
-        "publicKey": {"format": "x509", "content": _b64(pem)},
-        "operator": "and",
-    }
-    found = _post_json(f"{base}/index/retrieve", query)
-    if not isinstance(found, list) or not all(isinstance(u, str) for u in found):
-        raise ClientError("the log's search answer is not a list of entry ids", "")
-    return found
 
 
 def _rekor(trust: ClientTrustConfig) -> RekorClient:
@@ -355,62 +291,7 @@ def _rekor(trust: ClientTrustConfig) -> RekorClient:
     )
 
 
-def _post_json(url: str, body: Any) -> Any:
-    data = json.dumps(body).encode()
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    return _fetch_json(url, data=data, headers=headers)
-
-
-def _get_json(url: str) -> Any:
-    return _fetch_json(url, data=None, headers={"Accept": "application/json"})
-
-
-def _fetch_json(url: str, *, data: bytes | None, headers: dict[str, str]) -> Any:
-    # The URL comes from the trust configuration; refuse anything but http(s) (no file:).
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise ClientError(f"the log URL {url} is not http(s)", "Check the trust configuration")
-    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 (checked)
-    try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310 (checked)
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise ClientError(
-            f"the transparency log answered HTTP {exc.code} to {request.full_url}",
-            "Check the instance is up (verification needs its log)",
-        ) from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise ClientError(
-            f"cannot reach the transparency log at {request.full_url}",
-            "Check your network connection (verification needs the instance's log)",
-        ) from exc
-    except ValueError as exc:
-        raise ClientError(f"the log's answer from {request.full_url} is not JSON", "") from exc
-
-
 # ---- certificates ----------------------------------------------------------------------
-
-
-def certificate_identity(cert: x509.Certificate) -> str | None:
-    """The signer a Sigstore certificate names: its first SAN email, else its first URI."""
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return None
-    names = san.get_values_for_type(x509.RFC822Name) + san.get_values_for_type(
-        x509.UniformResourceIdentifier
-    )
-    return names[0] if names else None
-
-
-def certificate_issuer(cert: x509.Certificate) -> str | None:
-    """The OIDC issuer in a Sigstore certificate (extension 57264.1.1, raw UTF-8)."""
-    try:
-        value = cert.extensions.get_extension_for_oid(OID_ISSUER_V1).value
-    except x509.ExtensionNotFound:
-        return None
-    raw = getattr(value, "value", b"")
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else None
 
 
 def fingerprint(cert: x509.Certificate) -> str:

@@ -29,14 +29,13 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sigstore.errors import Error as SigstoreError
 from sigstore.models import Bundle, ClientTrustConfig
 from sigstore.verify import Verifier, policy
 
-from sigclient import oci
+from sigclient import oci, rekor
 from sigclient.blobs import parse_identity_token, signing_context
 from sigclient.errors import ClientError, VerificationFailed
 
@@ -248,43 +247,23 @@ def bundle_from_cosign(
     try:
         certificate = x509.load_pem_x509_certificate(annotations[ANN_CERTIFICATE].encode())
         base64.b64decode(annotations[ANN_SIGNATURE], validate=True)
-        rekor = json.loads(annotations[ANN_BUNDLE])
-        promise, logged = rekor["SignedEntryTimestamp"], rekor["Payload"]
-        body = json.loads(base64.b64decode(logged["body"], validate=True))
+        cosign_bundle = json.loads(annotations[ANN_BUNDLE])
+        promise, logged = cosign_bundle["SignedEntryTimestamp"], cosign_bundle["Payload"]
         entry = log_entry(str(logged["logID"]), int(logged["logIndex"]))
         if entry.get("body") != logged["body"]:
             raise ValueError(f"the log's entry {logged['logIndex']} is another signature's")
-        proof = entry["verification"]["inclusionProof"]
-        document = {
-            "mediaType": BUNDLE_TYPE,
-            "verificationMaterial": {
-                "certificate": {"rawBytes": _b64(certificate.public_bytes(Encoding.DER))},
-                "tlogEntries": [
-                    {
-                        "logIndex": str(logged["logIndex"]),
-                        "logId": {"keyId": _b64(bytes.fromhex(logged["logID"]))},
-                        "kindVersion": {"kind": body["kind"], "version": body["apiVersion"]},
-                        "integratedTime": str(logged["integratedTime"]),
-                        "inclusionPromise": {"signedEntryTimestamp": promise},
-                        "inclusionProof": _inclusion_proof(proof),
-                        "canonicalizedBody": logged["body"],
-                    }
-                ],
-            },
-            "messageSignature": {
-                "messageDigest": {
-                    "algorithm": "SHA2_256",
-                    "digest": _b64(hashlib.sha256(unverified_payload).digest()),
-                },
-                "signature": annotations[ANN_SIGNATURE],
-            },
-        }
     except (LookupError, TypeError, AttributeError) as exc:
         raise ValueError(f"the cosign annotations are malformed ({exc!r})") from exc
-    return Bundle.from_json(json.dumps(document))
+    return rekor.bundle_from_entry(
+        entry,
+        certificate=certificate,
+        signature_b64=annotations[ANN_SIGNATURE],
+        digest=hashlib.sha256(unverified_payload).digest(),
+        promise=promise,
+    )
 
 
-def log_entry_fetcher(trust: ClientTrustConfig, *, timeout: float = 30.0) -> LogEntryFetcher:
+def log_entry_fetcher(trust: ClientTrustConfig) -> LogEntryFetcher:
     """Fetch Rekor v1 entries by index from the log the trusted root lists for a log ID.
 
     Only availability depends on the URL: the Verifier checks the entry's inclusion
@@ -301,18 +280,10 @@ def log_entry_fetcher(trust: ClientTrustConfig, *, timeout: float = 30.0) -> Log
         base = urls.get(log_id.lower())
         if base is None:
             raise ValueError(f"it was logged in a log the trusted root does not list ({log_id})")
-        url = f"{base.rstrip('/')}/api/v1/log/entries"
         try:
-            response = requests.get(url, params={"logIndex": index}, timeout=timeout)
-            found = response.json() if response.status_code == 200 else None
-        except (requests.RequestException, ValueError) as exc:
-            raise ValueError(f"cannot fetch log entry {index} from {base}") from exc
-        if not isinstance(found, dict) or len(found) != 1:
-            raise ValueError(f"{base} has no log entry {index} (HTTP {response.status_code})")
-        entry = next(iter(found.values()))
-        if not isinstance(entry, dict):
-            raise ValueError(f"{base} returned a malformed log entry {index}")
-        return entry
+            return rekor.entry_by_index(base, index)
+        except ClientError as exc:
+            raise ValueError(f"cannot fetch log entry {index} from {base}: {exc.message}") from exc
 
     return fetch
 
@@ -512,17 +483,6 @@ def _issuer_chain(leaf: x509.Certificate, cas: list[x509.Certificate]) -> list[x
         chain.append(issuer)
         current = issuer
     return chain
-
-
-def _inclusion_proof(proof: Mapping[str, Any]) -> dict[str, Any]:
-    # Rekor v1's API gives hashes in hex; the bundle wants base64.
-    return {
-        "logIndex": str(proof["logIndex"]),
-        "rootHash": _b64(bytes.fromhex(proof["rootHash"])),
-        "treeSize": str(proof["treeSize"]),
-        "hashes": [_b64(bytes.fromhex(h)) for h in proof["hashes"]],
-        "checkpoint": {"envelope": proof["checkpoint"]},
-    }
 
 
 def _b64(data: bytes) -> str:

@@ -211,10 +211,15 @@ def certificate_identity(cert: x509.Certificate) -> str | None:
     return names[0] if names else None
 
 
+def certificate_issuer(cert: x509.Certificate) -> str | None:
+    """The OIDC issuer Fulcio writes: extension .1.8 (UTF8String), else .1.1 (raw)."""
+    return _utf8_extension(cert, oids.ISSUER_V2) or _raw_extension(cert, oids.ISSUER_V1)
+
+
 def signer_from_certificate(cert: x509.Certificate) -> Signer | None:
     """Who the certificate names, or None if it is not a Fulcio-style leaf."""
     identity = certificate_identity(cert)
-    issuer = _utf8_extension(cert, oids.ISSUER_V2) or _raw_extension(cert, oids.ISSUER_V1)
+    issuer = certificate_issuer(cert)
     if identity is None or issuer is None:
         return None
     extensions = {

@@ -15,12 +15,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from accounts.core.policy import certificate_identity, certificate_issuer
+from ca.core.oids import ISSUER_V1 as OID_ISSUER_V1
 from sigclient import cms
 from sigclient.errors import ClientError, VerificationFailed
 from sigclient.git import (
-    OID_ISSUER_V1,
-    certificate_identity,
-    certificate_issuer,
     parse_gpg_args,
     run_program,
     split_signed_commit,
