@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sigportal
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test system install install-dev install-js lint typecheck bench-core bench-upload bench-scale bench-issue clean
+.PHONY: run test system install install-dev install-js lint typecheck bench-core bench-upload bench-scale bench-search bench-issue clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,9 @@ bench-issue: install-dev
 
 bench-scale: install-dev
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(PY) -m bench.scale
+
+bench-search: install-dev
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(PY) -m bench.search
 
 clean:
 	rm -rf $(VENV) var/test .pytest_cache .mypy_cache .ruff_cache interop/js/node_modules

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cryptography import x509
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
@@ -38,9 +39,63 @@ class OidcIssuerAdmin(admin.ModelAdmin):
             super().delete_model(request, obj)
 
 
+def _certificate(pem: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
 @admin.register(CertificateAuthority)
 class CertificateAuthorityAdmin(ReadOnlyAdmin):
-    list_display = ("name", "active", "created_at", "retired_at")
+    """CA status at a glance: which CA issues, and how long its certificates stay valid."""
+
+    list_display = (
+        "name",
+        "active",
+        "intermediate_subject",
+        "intermediate_valid_until",
+        "root_valid_until",
+        "created_at",
+        "retired_at",
+    )
+    fields = (
+        "name",
+        "active",
+        "created_at",
+        "retired_at",
+        "root_subject",
+        "root_valid_from",
+        "root_valid_until",
+        "intermediate_subject",
+        "intermediate_valid_from",
+        "intermediate_valid_until",
+        "root_pem",
+        "intermediate_pem",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Root")
+    def root_subject(self, obj: CertificateAuthority) -> str:
+        return _certificate(obj.root_pem).subject.rfc4514_string()
+
+    @admin.display(description="Root valid from")
+    def root_valid_from(self, obj: CertificateAuthority) -> Any:
+        return _certificate(obj.root_pem).not_valid_before_utc
+
+    @admin.display(description="Root valid until")
+    def root_valid_until(self, obj: CertificateAuthority) -> Any:
+        return _certificate(obj.root_pem).not_valid_after_utc
+
+    @admin.display(description="Intermediate")
+    def intermediate_subject(self, obj: CertificateAuthority) -> str:
+        return _certificate(obj.intermediate_pem).subject.rfc4514_string()
+
+    @admin.display(description="Intermediate valid from")
+    def intermediate_valid_from(self, obj: CertificateAuthority) -> Any:
+        return _certificate(obj.intermediate_pem).not_valid_before_utc
+
+    @admin.display(description="Intermediate valid until")
+    def intermediate_valid_until(self, obj: CertificateAuthority) -> Any:
+        return _certificate(obj.intermediate_pem).not_valid_after_utc
+
     actions = ["roll_intermediate"]
 
     @admin.action(description="Roll a new intermediate (the old one stays trusted)")

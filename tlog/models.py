@@ -134,7 +134,11 @@ class Checkpoint(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["log", "-id"], name="checkpoint_latest")]
+        indexes = [
+            models.Index(fields=["log", "-id"], name="checkpoint_latest"),
+            # The home page's entries-per-hour chart: the newest checkpoint before a time.
+            models.Index(fields=["log", "created_at"], name="checkpoint_time"),
+        ]
 
 
 class SearchKey(models.Model):
@@ -145,7 +149,16 @@ class SearchKey(models.Model):
     value = models.CharField(max_length=1024)
 
     class Meta:
-        indexes = [models.Index(fields=["kind", "value", "entry"], name="searchkey_lookup")]
+        indexes = [
+            models.Index(fields=["kind", "value", "entry"], name="searchkey_lookup"),
+            # Prefix search (`value LIKE 'x%'`) in PostgreSQL, whatever the collation; the
+            # opclasses are ignored elsewhere (SQLite).
+            models.Index(
+                fields=["kind", "value"],
+                name="searchkey_prefix",
+                opclasses=["varchar_pattern_ops", "varchar_pattern_ops"],
+            ),
+        ]
 
 
 class LogEvent(models.Model):

@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -20,3 +21,7 @@ class Command(BaseCommand):
         call_command("ca_init", stdout=self.stdout)
         key = policy_key_ensure()
         self.stdout.write(f"policy key: {key.key_ref}")
+        if settings.LOGIN_DEV_IDP:  # the portal signs in through the development provider
+            from devidp.services import application_ensure_portal
+
+            self.stdout.write(f"portal sign-in client: {application_ensure_portal().client_id}")
