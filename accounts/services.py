@@ -71,9 +71,19 @@ def _text(
 
 
 def _require_user(actor: User | None) -> AbstractBaseUser:
+    """A signed-in user with an OIDC identity (or an administrator).
+
+    Users are keyed by (issuer, subject): an account that never signed in through OIDC
+    (the development provider's own session, a password-only account) may not act in
+    the portal, or every record would name a bare username. Staff act from the admin.
+    """
     if actor is None or not actor.is_authenticated or not actor.is_active:
         raise Forbidden("unauthenticated", "sign in first")
     assert isinstance(actor, AbstractBaseUser)
+    if not getattr(actor, "is_staff", False) and not Identity.objects.filter(user=actor).exists():
+        raise Forbidden(
+            "no_identity", "sign in to the portal with an identity provider (Sign in) first"
+        )
     return actor
 
 

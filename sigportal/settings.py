@@ -147,6 +147,53 @@ if DEV_IDP_ENABLED:
 
     _configure_devidp(globals())
 
+# Portal sign-in: mozilla-django-oidc against one OIDC provider (accounts/backends.py).
+# Users are keyed by the ID token's (iss, sub), never by email. Endpoints left empty are
+# read from the issuer's discovery document at the first sign-in. With the development
+# provider on it is the default, and `sigportal_init` registers the portal's client in it
+# with a secret generated into the data directory.
+INSTALLED_APPS += ["mozilla_django_oidc"]
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.PortalOIDCBackend",
+    # Admin passwords, and the development provider's own sign-in form (devidp/views.py).
+    "django.contrib.auth.backends.ModelBackend",
+]
+from devidp import issuer_for as _dev_issuer_for  # noqa: E402 (no Django import inside)
+
+LOGIN_ISSUER = env.str("SIGPORTAL_LOGIN_ISSUER", default="").rstrip("/")
+LOGIN_DEV_IDP = DEV_IDP_ENABLED and LOGIN_ISSUER in ("", _dev_issuer_for(PUBLIC_URL))
+if LOGIN_DEV_IDP:
+    LOGIN_ISSUER = _dev_issuer_for(PUBLIC_URL)
+OIDC_RP_CLIENT_ID = env.str(
+    "SIGPORTAL_LOGIN_CLIENT_ID", default="sigportal-portal" if LOGIN_DEV_IDP else ""
+)
+OIDC_RP_CLIENT_SECRET = env.str("SIGPORTAL_LOGIN_CLIENT_SECRET", default="") or (
+    _generated_secret("login_client_secret") if LOGIN_DEV_IDP else ""
+)
+if LOGIN_ISSUER and not OIDC_RP_CLIENT_ID:
+    raise environ.ImproperlyConfigured("SIGPORTAL_LOGIN_ISSUER needs SIGPORTAL_LOGIN_CLIENT_ID")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("SIGPORTAL_LOGIN_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("SIGPORTAL_LOGIN_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("SIGPORTAL_LOGIN_USERINFO_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("SIGPORTAL_LOGIN_JWKS_ENDPOINT", default="")
+# Pinned: an ID token signed with any other algorithm is refused (the dev provider: RS256).
+OIDC_RP_SIGN_ALGO = env.str("SIGPORTAL_LOGIN_SIGN_ALGO", default="RS256")
+if OIDC_RP_SIGN_ALGO not in ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256"):
+    raise environ.ImproperlyConfigured("SIGPORTAL_LOGIN_SIGN_ALGO must be an RS/ES/PS algorithm")
+OIDC_RP_SCOPES = "openid email"
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = env.int("SIGPORTAL_LOGIN_TIMEOUT", default=10)
+if not 1 <= OIDC_TIMEOUT <= 120:
+    raise environ.ImproperlyConfigured("SIGPORTAL_LOGIN_TIMEOUT must be between 1 and 120")
+OIDC_AUTHENTICATE_CLASS = "accounts.views.SignInView"
+OIDC_CALLBACK_CLASS = "accounts.views.SignInCallbackView"
+LOGIN_URL = "/oidc/authenticate/"
+LOGIN_REDIRECT_URL = "/account/"
+LOGIN_REDIRECT_URL_FAILURE = "/"
+LOGOUT_REDIRECT_URL = "/"
+ALLOW_LOGOUT_GET_METHOD = False
+
 # Extra OIDC issuers trusted by the CA, seeded into the database by `sigportal_init`:
 # a JSON list of {"issuer_url", "kind", "audience"?, "subject_domain"?}.
 OIDC_ISSUERS = env.json("SIGPORTAL_OIDC_ISSUERS", default=[])
@@ -161,6 +208,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "sigportal.csp.ContentSecurityPolicyMiddleware",
 ]
 
 # Compatibility routes are exact (`api/v1/log/entries`); never redirect a POST to add a slash.
@@ -193,6 +241,9 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("SIGPORTAL_STATIC_ROOT", default=str(DATA_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns (an error in tests) if absent
+# Also serve static/ from the checkout: `bin/sigportal init` (and so the live tests) never
+# runs collectstatic, and the portal's pages need their CSS and verify.js.
+WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -6,10 +6,12 @@ from drf_spectacular.views import SpectacularAPIView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("", include("tlog.page_urls")),
     path("", include("tlog.urls")),
     path("", include("ca.urls")),
     path("", include("accounts.urls")),
     path("", include("accounts.page_urls")),
+    path("oidc/", include("mozilla_django_oidc.urls")),
 ]
 
 if settings.DEV_IDP_ENABLED:

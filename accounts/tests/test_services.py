@@ -34,6 +34,18 @@ def test_creating_a_project_makes_the_creator_its_owner_and_logs_it(
     assert event_detail(event)["owner"]["subject"] == "sub-outsider"
 
 
+def test_an_account_without_an_oidc_identity_cannot_act(
+    rekor_log: Log, nothing_written: Any
+) -> None:
+    # e.g. the development provider's own session user, signed in without the portal
+    bare = User.objects.create(username="devidp-user@example.test")
+    with pytest.raises(Forbidden) as refused, nothing_written():
+        services.project_create(actor=bare, slug="bare-1", name="Bare")
+    assert refused.value.code == "no_identity"
+    with pytest.raises(Forbidden):
+        services.api_token_create(user=bare, name="cli")
+
+
 @pytest.mark.parametrize(
     "slug", ["ab", "x" * 65, "Upper", "with_underscore", "-lead", "trail-", "sp ace", "é-é-é", ""]
 )
