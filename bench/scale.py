@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import random
+import secrets
 import statistics
 import sys
 import time
@@ -37,6 +38,17 @@ def _dsn(base: str, dbname: str) -> str:
     return urlunsplit(urlsplit(base)._replace(path=f"/{dbname}"))
 
 
+def bench_passphrase(data_dir: Path) -> str:
+    """The key passphrase of a bench's instance. A production-shaped server (PostgreSQL,
+    no development provider) refuses to start without SIGPORTAL_KEY_PASSPHRASE; a bench
+    keeps its own beside its data, so a resumed run opens the keys it made."""
+    path = data_dir / "key_passphrase"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _setup(base: str, dbname: str, data_dir: Path) -> None:
     with psycopg.connect(_dsn(base, "postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
@@ -44,6 +56,7 @@ def _setup(base: str, dbname: str, data_dir: Path) -> None:
             conn.execute(f'CREATE DATABASE "{dbname}"')
     os.environ["DATABASE_URL"] = _dsn(base, dbname)
     os.environ["SIGPORTAL_DATA_DIR"] = str(data_dir)
+    os.environ["SIGPORTAL_KEY_PASSPHRASE"] = bench_passphrase(data_dir)
     os.environ.setdefault("SIGPORTAL_MAX_BATCH", "4096")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sigportal.settings")
     import django

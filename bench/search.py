@@ -86,6 +86,7 @@ def _start_server(dsn: str, data_dir: Path, port: int) -> subprocess.Popen[bytes
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         "DATABASE_URL": dsn,
         "SIGPORTAL_DATA_DIR": str(data_dir),
+        "SIGPORTAL_KEY_PASSPHRASE": scale.bench_passphrase(data_dir),
         "SIGPORTAL_TASKS_IN_PROCESS": "false",
         "BIND": f"127.0.0.1:{port}",
         "WEB_WORKERS": "2",

@@ -58,10 +58,6 @@ PUBLIC_HOST = _public.netloc
 
 DEBUG = env.bool("SIGPORTAL_DEBUG", default=False)
 SECRET_KEY = env.str("SIGPORTAL_SECRET_KEY", default="") or _generated_secret("secret_key")
-# Passphrase of the encrypted PEM keys on disk. Production sets it from a secret store.
-KEY_PASSPHRASE = env.str("SIGPORTAL_KEY_PASSPHRASE", default="") or _generated_secret(
-    "key_passphrase"
-)
 
 ALLOWED_HOSTS = env.list(
     "SIGPORTAL_ALLOWED_HOSTS", default=[_public.hostname, "127.0.0.1", "localhost", "[::1]"]
@@ -132,6 +128,19 @@ DEV_IDP_ENABLED = env.bool(
     "SIGPORTAL_DEV_IDP",
     default=DATABASES["default"]["ENGINE"].endswith("sqlite3") and _public.hostname in _LOOPBACK,
 )
+
+# Passphrase of the encrypted PEM keys on disk. Production sets it from a secret store;
+# a passphrase generated into the data directory, next to the keys it encrypts, protects
+# nothing, so only the embedded default and development instances may fall back to one.
+KEY_PASSPHRASE = env.str("SIGPORTAL_KEY_PASSPHRASE", default="")
+if not KEY_PASSPHRASE:
+    if not (DATABASES["default"]["ENGINE"].endswith("sqlite3") or DEV_IDP_ENABLED):
+        raise environ.ImproperlyConfigured(
+            "set SIGPORTAL_KEY_PASSPHRASE (from your secret store): it encrypts the CA, log "
+            "and policy keys, and this is not a development instance"
+        )
+    KEY_PASSPHRASE = _generated_secret("key_passphrase")
+
 if DEV_IDP_ENABLED and _public.hostname not in _LOOPBACK:
     import warnings
 
