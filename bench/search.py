@@ -243,13 +243,20 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("var/bench-search"))
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--bulk", action="store_true", help="bulk-load the log (bench/scale.py --bulk)"
+    )
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     data_dir = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     scale._setup(base, args.database, data_dir)
     dsn = scale._dsn(base, args.database)
-    results: dict[str, Any] = {"load": scale._load(args.entries, args.chunk)}
+    if args.bulk:
+        load = scale._bulk_load(args.entries, args.chunk, extra_keys=_ENRICH)
+    else:
+        load = scale._load(args.entries, args.chunk)
+    results: dict[str, Any] = {"load": load}
     results["load"]["enrich_seconds"] = _enrich(dsn)
     from django.db import connections
 

@@ -29,8 +29,10 @@ pytestmark = [pytest.mark.live, pytest.mark.slow]
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 SIGSTORE = str(Path(sys.executable).parent / "sigstore")
-ALICE = "alice@example.test"
-MALLORY = "mallory@example.test"
+# Identities of their own: the live server is shared by the session's other live tests,
+# which sign as alice@example.test too.
+ALICE = "alice-e2e@example.test"
+MALLORY = "mallory-e2e@example.test"
 SLUG = "e2e-demo"
 TIMEOUT_MS = 20_000
 
