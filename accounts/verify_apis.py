@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -27,6 +26,7 @@ from accounts import selectors, verification
 from accounts.errors import AccountsError
 from accounts.serializers import ErrorOutput
 from sigportal.errors import ApiError
+from sigportal.http import read_json_object
 
 #: A bundle is a few KiB; the rest of the budget is for a small inline artifact.
 MAX_VERIFY_BODY = 1024 * 1024
@@ -97,7 +97,7 @@ class ProjectVerifyApi(PublicReadApi):
     )
     def post(self, request: Request, slug: str) -> Response:
         project = selectors.project_by_slug(slug)
-        body = _read_verify_body(request)
+        body = read_json_object(request, allowed=_VERIFY_FIELDS, max_bytes=MAX_VERIFY_BODY)
         artifact = _artifact(body.get("artifact"))
         digest = body.get("digest")
         if digest is not None and not isinstance(digest, str):
@@ -118,41 +118,6 @@ class ProjectVerifyApi(PublicReadApi):
                 'send {"bundle": ..., "artifact" or "digest": ...} or {"digest": ...}',
             )
         return Response(verdict.as_dict())
-
-
-def _read_verify_body(request: Request) -> dict[str, Any]:
-    """The JSON object body, at most MAX_VERIFY_BODY bytes (read from the stream: the
-    site-wide upload limit is the log's, smaller than a bundle plus an artifact)."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise ApiError(400, "bad_content_length", "Content-Length is not a number") from None
-    too_large = ApiError(
-        413,
-        "body_too_large",
-        f"the body is limited to {MAX_VERIFY_BODY} bytes; send the artifact's digest",
-    )
-    if declared > MAX_VERIFY_BODY:
-        raise too_large
-    raw = request._request.read(MAX_VERIFY_BODY + 1)
-    if len(raw) > MAX_VERIFY_BODY:
-        raise too_large
-    try:
-        value = json.loads(raw)
-    except RecursionError:
-        raise ApiError(400, "too_deep", "the JSON document is nested too deeply") from None
-    except ValueError as exc:
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ApiError(400, "malformed_request", "the body must be a JSON object")
-    unknown = sorted(set(value) - _VERIFY_FIELDS)
-    if unknown:
-        raise ApiError(
-            400,
-            "malformed_request",
-            f"unexpected field {unknown[0]!r}; use bundle, artifact, digest",
-        )
-    return value
 
 
 def _artifact(value: object) -> bytes | None:

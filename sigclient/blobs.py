@@ -124,12 +124,14 @@ def signing_context(trust: ClientTrustConfig) -> SigningContext:
         ) from exc
 
 
-def signing_error(path: Path, exc: Exception) -> ClientError:
-    """The error for a failed signature over ``path``, with sigstore's own explanation."""
+def signing_error(what: Path | str, exc: Exception) -> ClientError:
+    """The error for a failed signing step (over a file, or a named step), with
+    sigstore's own explanation."""
     reason = exc.diagnostics() if isinstance(exc, SigstoreError) else str(exc)
     reason = " ".join(reason.split())[:300] or type(exc).__name__
+    step = f"signing {what}" if isinstance(what, Path) else what
     return ClientError(
-        f"signing {path} failed: {reason}",
+        f"{step} failed: {reason}",
         "Check that the identity token is fresh and the instance is reachable "
         "(run with --verbose for details)",
     )

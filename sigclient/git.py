@@ -38,7 +38,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from sigstore._internal.rekor import EntryRequestBody
 from sigstore._internal.rekor.client import RekorClient
-from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError
 from sigstore.hashes import Hashed
 from sigstore.models import Bundle, ClientTrustConfig
@@ -48,7 +47,7 @@ from sigstore_models.common.v1 import HashAlgorithm
 
 from accounts.core.policy import certificate_identity, certificate_issuer
 from sigclient import cms, rekor
-from sigclient.blobs import parse_identity_token
+from sigclient.blobs import parse_identity_token, signing_error
 from sigclient.errors import ClientError, VerificationFailed
 
 STATUS_PREFIX = "[GNUPG:] "
@@ -140,7 +139,7 @@ def _certificate(
     try:
         response = trust.signing_config.get_fulcio().signing_cert.post(csr, token)
     except Exception as exc:  # HTTP, JSON and sigstore errors
-        raise _service_error("getting a signing certificate", exc) from exc
+        raise signing_error("getting a signing certificate", exc) from exc
     return response.cert, list(response.chain)
 
 
@@ -165,21 +164,11 @@ def _log_signature(
         entry = _rekor(trust).create_entry(request)
         return Bundle.from_parts(cert, signature, entry)
     except Exception as exc:  # HTTP, JSON and sigstore errors
-        raise _service_error("recording the signature in the transparency log", exc) from exc
+        raise signing_error("recording the signature in the transparency log", exc) from exc
 
 
 def _bundle_log_index(bundle: Bundle) -> int:
     return int(json.loads(bundle.to_json())["verificationMaterial"]["tlogEntries"][0]["logIndex"])
-
-
-def _service_error(step: str, exc: Exception) -> ClientError:
-    reason = exc.diagnostics() if isinstance(exc, SigstoreError) else str(exc)
-    reason = " ".join(reason.split())[:300] or type(exc).__name__
-    return ClientError(
-        f"{step} failed: {reason}",
-        "Check that the identity token is fresh and the instance is reachable "
-        "(run with --verbose for details)",
-    )
 
 
 # ---- verification ----------------------------------------------------------------------

@@ -10,7 +10,6 @@ until the user confirms the change with ``refresh=True`` (``--refresh-trust``).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import os
 import sys
@@ -25,6 +24,7 @@ import rfc8785
 from sigstore.models import ClientTrustConfig
 
 from sigclient.errors import ClientError
+from sigclient.oci import is_loopback
 
 CONFIG_PATH = "/api/v1/trust/client_trust_config.json"
 FETCH_TIMEOUT = 30.0
@@ -94,7 +94,7 @@ def config_url(instance: str) -> str:
         raise ClientError(
             f"{instance!r} is not an instance URL", "Pass one like https://sigportal.example"
         )
-    if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
+    if parsed.scheme == "http" and not is_loopback(parsed.hostname):
         raise ClientError(
             f"refusing plain http to {parsed.hostname}: the trust configuration would be "
             "open to tampering in transit",
@@ -109,15 +109,6 @@ def pin_path(instance: str, pin_dir: Path) -> Path:
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     host = (parsed.hostname or "unknown").replace(":", "-")
     return pin_dir / f"{host}_{port}.json"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _read_config_file(path: Path) -> ClientTrustConfig:

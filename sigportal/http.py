@@ -53,7 +53,11 @@ def read_json_body(request: Request, *, max_bytes: int | None = None) -> Any:
         raise ApiError(
             413, "body_too_large", f"the request body is {declared} bytes; the limit is {limit}"
         )
-    raw = request._request.body
+    # Read from the stream, bounded: Django's request.body would apply the site-wide
+    # DATA_UPLOAD_MAX_MEMORY_SIZE instead of this endpoint's own limit.
+    raw = request._request.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(413, "body_too_large", f"the request body is over {limit} bytes")
     if not raw:
         raise ApiError(400, "empty_body", "the request body is empty; send a JSON document")
     try:
@@ -71,9 +75,11 @@ def read_json_body(request: Request, *, max_bytes: int | None = None) -> Any:
     return value
 
 
-def read_json_object(request: Request, *, allowed: set[str]) -> dict[str, Any]:
+def read_json_object(
+    request: Request, *, allowed: set[str], max_bytes: int | None = None
+) -> dict[str, Any]:
     """A bounded JSON body that must be an object with only `allowed` members."""
-    value = read_json_body(request)
+    value = read_json_body(request, max_bytes=max_bytes)
     if not isinstance(value, dict):
         raise ApiError(400, "malformed_request", "the body must be a JSON object")
     unknown = set(value) - allowed
