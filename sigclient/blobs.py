@@ -23,7 +23,8 @@ from sigstore_models.common.v1 import HashAlgorithm
 from sigclient.errors import ClientError, VerificationFailed
 
 BUNDLE_SUFFIX = ".sigstore.json"
-Progress = Callable[[str], None]
+#: Called after each signed file with (files done, files in all, what was written).
+Progress = Callable[[int, int, str], None]
 
 
 def bundle_path_for(path: Path) -> Path:
@@ -44,7 +45,7 @@ def sign_files(
     One ``SigningContext.signer`` context requests a single certificate for
     ``identity_token`` and reuses its ephemeral key for every file, so N files cost one
     certificate and N log entries. ``bundle_paths`` overrides where each bundle goes.
-    ``progress`` receives one line per signed file.
+    ``progress`` is called after each signed file.
     """
     outputs = _outputs(paths, bundle_paths)
     digests = [(path, file_digest(path)) for path in paths]  # fail before signing anything
@@ -58,7 +59,7 @@ def sign_files(
                 raise signing_error(path, exc) from exc
             write_bundle(out, bundle)
             if progress:
-                progress(f"signed {path} -> {out} ({number}/{len(paths)})")
+                progress(number, len(paths), f"signed {path} -> {out}")
     return outputs
 
 

@@ -292,7 +292,7 @@ def _run_sign(args: argparse.Namespace) -> None:
         trust=trust,
         identity_token=_identity_token(args),
         bundle_paths=args.bundle,
-        progress=_progress if len(args.files) > 1 else None,
+        progress=_ProgressBar(sys.stderr) if len(args.files) > 1 else None,
     )
     for bundle in bundles:
         print(bundle)
@@ -453,6 +453,26 @@ def _predicate(path: Path) -> dict[str, Any]:
 
 def _progress(line: str) -> None:
     print(line, file=sys.stderr)
+
+
+class _ProgressBar:
+    """A bar redrawn in place on a terminal; one line a file when stderr is a log."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if not self.tty:
+            print(f"{message} ({done}/{total})", file=self.stream)
+            return
+        filled = self.WIDTH * done // total
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        end = "\n" if done == total else ""
+        print(f"\r[{bar}] {done}/{total} {message[:60]:<60}", end=end, file=self.stream)
+        self.stream.flush()
 
 
 def _report(exc: ClientError, verbose: bool, code: int) -> int:
