@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 
 from tlog import selectors
@@ -266,6 +268,10 @@ def _ids_for_key(key: KeyMatch, *, cursor: int | None, limit: int) -> tuple[list
     ids are made distinct here rather than with DISTINCT, which would stop PostgreSQL
     from stopping early at the LIMIT.
     """
+    if key.prefix and settings.IS_POSTGRES:
+        found = _ids_for_prefix(key, cursor=cursor, limit=limit)
+        if found is not None:
+            return found
     qs = SearchKey.objects.filter(kind=key.kind)
     qs = qs.filter(value__startswith=key.value) if key.prefix else qs.filter(value=key.value)
     if cursor is not None:
@@ -273,6 +279,57 @@ def _ids_for_key(key: KeyMatch, *, cursor: int | None, limit: int) -> tuple[list
     raw = list(qs.order_by("-entry_id").values_list("entry_id", flat=True)[: limit + 1])
     distinct = list(dict.fromkeys(raw))
     return distinct[:limit], len(raw) > limit
+
+
+#: A prefix matching more distinct identities than this is served by the plain range scan.
+MAX_PREFIX_VALUES = 200
+
+# A loose index scan: step through the distinct values under the prefix (one probe of
+# the pattern-ops index each, in its own `~<~` order), then take each value's newest
+# entries from the (kind, value, entry) index and merge. At 10 million entries a prefix
+# like `https://github.com/org7/*` covers 10,000 keys but 7 identities: 8 + 7 probes
+# instead of reading and sorting 10,000 index entries.
+PREFIX_SQL = """
+WITH RECURSIVE vals(v) AS (
+    (SELECT value FROM tlog_searchkey WHERE kind = %(kind)s AND value LIKE %(like)s
+     ORDER BY value USING ~<~ LIMIT 1)
+    UNION ALL
+    SELECT (SELECT value FROM tlog_searchkey WHERE kind = %(kind)s AND value LIKE %(like)s
+            AND value ~>~ vals.v ORDER BY value USING ~<~ LIMIT 1)
+    FROM vals WHERE vals.v IS NOT NULL
+), distinct_values AS (
+    SELECT v FROM vals WHERE v IS NOT NULL LIMIT %(max_values)s
+)
+SELECT (SELECT count(*) FROM distinct_values), newest.entry_id
+FROM distinct_values CROSS JOIN LATERAL (
+    SELECT entry_id FROM tlog_searchkey
+    WHERE kind = %(kind)s AND value = distinct_values.v AND entry_id < %(cursor)s
+    ORDER BY entry_id DESC LIMIT %(limit)s
+) AS newest
+ORDER BY newest.entry_id DESC LIMIT %(limit)s
+"""
+
+
+def _ids_for_prefix(
+    key: KeyMatch, *, cursor: int | None, limit: int
+) -> tuple[list[int], bool] | None:
+    """Entry ids under a prefix, newest first, or None when the prefix covers more than
+    MAX_PREFIX_VALUES distinct identities (the caller then scans the range)."""
+    like = key.value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    params = {
+        "kind": key.kind,
+        "like": like,
+        "max_values": MAX_PREFIX_VALUES + 1,
+        "cursor": cursor if cursor is not None else 2**63 - 1,
+        "limit": limit + 1,
+    }
+    with connection.cursor() as cur:
+        cur.execute(PREFIX_SQL, params)
+        rows = cur.fetchall()
+    if rows and rows[0][0] > MAX_PREFIX_VALUES:
+        return None
+    distinct = list(dict.fromkeys(entry_id for _, entry_id in rows))
+    return distinct[:limit], len(distinct) > limit
 
 
 def _ids_for_leaf(leaf_hex: str, *, cursor: int | None) -> list[int]:
