@@ -35,6 +35,8 @@ def entry_document(entry: Entry, checkpoint: Checkpoint | None = None) -> dict[s
     checkpoint's size and root are the proof's (JS recomputes with the checkpoint size).
     """
     log = entry.log
+    if log.fault:  # never serve a faulty log, whoever read its checkpoint
+        raise LogFaulty(log.fault)
     checkpoint = checkpoint or latest_checkpoint_served(log)
     if checkpoint.tree_size <= entry.index:  # a checkpoint older than the entry: not served
         raise LogUnavailable("the entry is not covered by a checkpoint yet")

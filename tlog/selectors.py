@@ -58,21 +58,31 @@ def log_active(*, kind: str) -> Log:
     return log_from_row(row)
 
 
-def log_for_update(log_id: int, *, nowait: bool) -> Log:
+def log_for_update(log_id: int) -> Log:
     """The log row, locked for the integrator (PostgreSQL; SQLite has no row locks).
 
     FOR NO KEY UPDATE: exclusive among integrators and against waiters' FOR SHARE,
     but not against uploads' FOR KEY SHARE; a freeze takes FOR UPDATE, which is.
     """
+    log = _log_locked(log_id, " FOR NO KEY UPDATE")
+    if log is None:
+        raise NotFound(f"no log {log_id}")
+    return log
+
+
+def log_try_lock(log_id: int) -> Log | None:
+    """log_for_update, or None at once if another transaction holds a conflicting lock."""
+    return _log_locked(log_id, " FOR NO KEY UPDATE SKIP LOCKED")
+
+
+def _log_locked(log_id: int, clause: str) -> Log | None:
     sql = _LOG_SELECT + " WHERE id = %s"
     if connection.features.has_select_for_update:
-        sql += " FOR NO KEY UPDATE NOWAIT" if nowait else " FOR NO KEY UPDATE"
+        sql += clause
     with connection.cursor() as cur:
         cur.execute(sql, [log_id])
         row = cur.fetchone()
-    if row is None:
-        raise NotFound(f"no log {log_id}")
-    return log_from_row(row)
+    return None if row is None else log_from_row(row)
 
 
 def logs_of_kind(*, kind: str) -> list[Log]:
@@ -97,13 +107,19 @@ def checkpoint_latest(log: Log) -> Checkpoint | None:
             [log.id],
         )
         row = cur.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _checkpoint_from_row(log, row)
+
+
+def _checkpoint_from_row(log: Log, row: Sequence[object]) -> Checkpoint | None:
     pk, size, root, text, created = row
+    if pk is None:
+        return None
     if isinstance(created, str):  # SQLite through a plain cursor
         created = datetime.fromisoformat(created)
+    assert isinstance(created, datetime)
     if timezone.is_naive(created):
         created = timezone.make_aware(created, UTC)
+    assert isinstance(root, bytes | memoryview)
     return Checkpoint(
         id=pk, log=log, tree_size=size, root_hash=bytes(root), note=text, created_at=created
     )
@@ -199,6 +215,38 @@ def entry_by_leaf(log: Log, leaf_hash: bytes) -> Entry | None:
         return None
     fields = dict(zip(_ENTRY_COLUMNS, row, strict=True))
     return Entry(log=log, **fields)
+
+
+_ANSWER_COLUMNS = (
+    ", ".join(f'e."{c}"' for c in _ENTRY_COLUMNS)
+    + ", "
+    + ", ".join(f"l.{c}" for c in _LOG_COLUMNS)
+    + ", c.id, c.tree_size, c.root_hash, c.note, c.created_at"
+)
+_ANSWER_SELECT = (
+    f"SELECT {_ANSWER_COLUMNS}"  # noqa: S608 - fixed column names only
+    " FROM tlog_entry e JOIN tlog_log l ON l.id = e.log_id"
+    " LEFT JOIN tlog_checkpoint c"
+    " ON c.id = (SELECT max(id) FROM tlog_checkpoint WHERE log_id = e.log_id)"
+    " WHERE e.log_id = %s AND e.leaf_hash = %s"
+)
+
+
+def entry_with_checkpoint(log_id: int, leaf_hash: bytes) -> tuple[Entry, Checkpoint] | None:
+    """An integrated entry, its log (as it is now) and the log's newest checkpoint, in one
+    query: what an upload's answer needs. None if the entry is not integrated."""
+    with connection.cursor() as cur:
+        cur.execute(_ANSWER_SELECT, [log_id, leaf_hash])
+        row = cur.fetchone()
+    if row is None:
+        return None
+    n_entry, n_log = len(_ENTRY_COLUMNS), len(_LOG_COLUMNS)
+    log = log_from_row(row[n_entry : n_entry + n_log])
+    entry = Entry(log=log, **dict(zip(_ENTRY_COLUMNS, row[:n_entry], strict=True)))
+    checkpoint = _checkpoint_from_row(log, row[n_entry + n_log :])
+    if checkpoint is None:  # impossible: the integration that made the entry signed one
+        raise LogUnavailable(f"log {log.tree_id} has no checkpoint yet")
+    return entry, checkpoint
 
 
 def leaves_logged(log: Log, leaf_hashes: Sequence[bytes]) -> set[bytes]:

@@ -31,12 +31,12 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import rfc8785
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from sigportal import keys
@@ -183,6 +183,12 @@ def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
     racing the integration of its twin is dropped by the integrator, and this call then
     returns the twin: the same leaf, at the same index.)
     """
+    return entry_submit_answered(kind=kind, accepted=accepted)[0]
+
+
+def entry_submit_answered(*, kind: str, accepted: AcceptedEntry) -> tuple[Entry, Checkpoint]:
+    """entry_submit, with the newest checkpoint of the entry's log (read in the same query
+    as the entry, for the Rekor answer's inclusion proof)."""
     log, leaf = _queue(kind, accepted)
     return _await_integration(log=log, leaf=leaf)
 
@@ -213,21 +219,24 @@ def _queue(kind: str, accepted: AcceptedEntry) -> tuple[Log, bytes]:
     search = [[k.kind, k.value] for k in accepted.search_keys if _indexable(k.value)]
     for _ in range(3):  # a shard rotation may freeze the log between lookup and insert
         log = selectors.log_active(kind=kind)
-        existing = selectors.entry_by_leaf(log, leaf)
-        if existing is not None:
-            raise DuplicateEntry(existing)
         try:
             if _insert_pending(log, leaf, accepted, search):
                 return log, leaf
-        except IntegrityError:
+        except IntegrityError:  # pending already (the pending table's unique leaf)
             raise DuplicateEntry(Entry(log=log, leaf_hash=leaf)) from None
+        existing = selectors.entry_by_leaf(log, leaf)
+        if existing is not None:
+            raise DuplicateEntry(existing)
     raise LogUnavailable(f"no active {kind} log accepted the entry")
 
 
+# One statement, so one round trip in autocommit: the entry is queued only if its log is
+# still active and the leaf is not already logged in it (a 409 then, found afterwards).
 _INSERT_PENDING = (
     "INSERT INTO tlog_pendingentry (log_id, leaf_hash, body, kind, api_version,"
-    " search_keys, submitted_at) SELECT %s, %s, %s, %s, %s, %s, %s WHERE EXISTS"
-    " (SELECT 1 FROM tlog_log WHERE id = %s AND state = 'active'"
+    " search_keys, submitted_at) SELECT %s, %s, %s, %s, %s, %s, %s"
+    " WHERE NOT EXISTS (SELECT 1 FROM tlog_entry WHERE log_id = %s AND leaf_hash = %s)"
+    " AND EXISTS (SELECT 1 FROM tlog_log WHERE id = %s AND state = 'active'"
 )
 
 
@@ -235,15 +244,18 @@ def _insert_pending(
     log: Log, leaf: bytes, accepted: AcceptedEntry, search: list[list[str]]
 ) -> bool:
     """Commit point 1: the entry is durable, pending (module docstring). False if the
-    log is no longer active.
+    log is no longer active or already holds the leaf.
 
     FOR KEY SHARE on the log row makes a concurrent freeze (FOR UPDATE) wait for this
     insert, or this insert see the frozen state: no entry is stranded in a frozen shard.
     It does not conflict with the integrator's FOR NO KEY UPDATE. Plain SQL on this
-    path: the ORM's query compilation cost more than PostgreSQL did.
+    path: the ORM's query compilation cost more than PostgreSQL did. Outside a caller's
+    transaction this is a single autocommitted statement (no BEGIN/COMMIT round trips);
+    inside one (entry_enqueue) a savepoint keeps a duplicate from aborting the caller's.
     """
     sql = _INSERT_PENDING + (" FOR KEY SHARE)" if settings.IS_POSTGRES else ")")
-    with transaction.atomic(), connection.cursor() as cur:
+    scope = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with scope, connection.cursor() as cur:
         cur.execute(
             sql,
             [
@@ -255,43 +267,37 @@ def _insert_pending(
                 json.dumps(search),
                 timezone.now(),
                 log.id,
+                leaf,
+                log.id,
             ],
         )
         return cur.rowcount == 1
 
 
-def _await_integration(*, log: Log, leaf: bytes) -> Entry:
+def _await_integration(*, log: Log, leaf: bytes) -> tuple[Entry, Checkpoint]:
     """Return the entry once integrated: integrate it ourselves if no one else is.
 
-    PostgreSQL: try the log row lock with NOWAIT. Holding it, integrate everything
-    pending (our entry and every other upload's: the group commit). Not getting it,
-    wait FOR SHARE, which blocks until the current integrator commits and then wakes
-    all waiters at once; those whose entry it took return, the rest try again and one of
-    them integrates all of theirs in the next batch. So batches grow with the load
-    instead of every waiter taking the exclusive lock in turn.
+    PostgreSQL, one transaction per round: take the log row lock with SKIP LOCKED.
+    Holding it, integrate everything pending (our entry and every other upload's: the
+    group commit). Not getting it, wait FOR SHARE, which blocks until the current
+    integrator commits and then wakes all waiters at once; those whose entry it took
+    return, the rest go round again and one of them integrates all of theirs in the next
+    batch. So batches grow with the load instead of every waiter taking the exclusive
+    lock in turn.
     """
     deadline = time.monotonic() + AWAIT_SECONDS
     while time.monotonic() < deadline:
-        if _try_integrate(log.id):
-            entry = selectors.entry_by_leaf(log, leaf)
-            if entry is not None:
-                return entry
-            continue
-        try:
-            with transaction.atomic(), connection.cursor() as cur:
-                cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-                cur.execute("SELECT 1 FROM tlog_log WHERE id = %s FOR SHARE", [log.id])
-        except OperationalError as exc:
-            if not _lock_not_available(exc):
-                raise
-        entry = selectors.entry_by_leaf(log, leaf)
-        if entry is not None:
-            return entry
+        with _integration(log.id):
+            locked = selectors.log_try_lock(log.id)
+            if locked is not None:
+                _integrate_pending_locked(locked)
+            else:
+                with connection.cursor() as cur:
+                    cur.execute("SELECT 1 FROM tlog_log WHERE id = %s FOR SHARE", [log.id])
+        found = selectors.entry_with_checkpoint(log.id, leaf)
+        if found is not None:
+            return found
     raise LogUnavailable("the log is busy; the entry is pending and will be integrated")
-
-
-def _lock_not_available(exc: OperationalError) -> bool:
-    return getattr(exc.__cause__, "sqlstate", None) == "55P03"  # NOWAIT or lock_timeout
 
 
 @contextmanager
@@ -307,22 +313,6 @@ def _integration(log_id: int) -> Iterator[None]:
     except _Inconsistent as exc:
         _mark_faulty(log_id, str(exc))
         raise LogFaulty(str(exc)) from None
-
-
-def _try_integrate(log_id: int) -> bool:
-    """Integrate a batch if the log's lock is free; False if another integrator holds it.
-
-    SQLite has no row locks (the SQL has no FOR clause there): the process lock and
-    SQLite's write lock serialise integrators instead, so this never says False.
-    """
-    try:
-        with _integration(log_id):
-            _integrate_pending_locked(selectors.log_for_update(log_id, nowait=True))
-    except OperationalError as exc:
-        if _lock_not_available(exc):
-            return False
-        raise
-    return True
 
 
 def _integrate_pending_locked(log: Log) -> int:
@@ -372,7 +362,7 @@ def log_integrate(*, log_id: int) -> int:
     """Integrate one batch of pending entries, waiting for the log's lock; return how
     many pending entries it consumed (0 when none were pending or the log is frozen)."""
     with _integration(log_id):
-        log = selectors.log_for_update(log_id, nowait=False)
+        log = selectors.log_for_update(log_id)
         if log.state != Log.State.ACTIVE and not log.fault:
             return 0
         return _integrate_pending_locked(log)
@@ -546,7 +536,7 @@ def checkpoint_publish(*, log_id: int, min_age_seconds: int) -> Checkpoint | Non
     """Sign a fresh checkpoint for monitors and witnesses if the newest is older than
     `min_age_seconds`. Same size and root; a new timestamp line."""
     with _integration(log_id):
-        log = selectors.log_for_update(log_id, nowait=False)
+        log = selectors.log_for_update(log_id)
         if log.fault or log.state != Log.State.ACTIVE:
             return None
         latest = selectors.checkpoint_latest(log)
