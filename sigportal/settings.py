@@ -77,6 +77,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+if IS_POSTGRES and env.bool("SIGPORTAL_DB_PREPARED_STATEMENTS", default=True):
+    # Bind parameters on the server and prepare a statement the second time a connection
+    # runs it: the upload path runs the same dozen statements for every entry, and
+    # parsing and planning them again each time was about 40% of PostgreSQL's CPU per
+    # upload (bench/upload). Turn it off behind a transaction-pooling PgBouncer older
+    # than 1.21 (docs/operations.md).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=2
+    )
 
 REDIS_URL = env.str("REDIS_URL", default="")
 # Without a broker, Celery tasks run in the web process (see sigportal/inprocess.py).
