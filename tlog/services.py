@@ -189,8 +189,8 @@ def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
 def entry_submit_answered(*, kind: str, accepted: AcceptedEntry) -> tuple[Entry, Checkpoint]:
     """entry_submit, with the newest checkpoint of the entry's log (read in the same query
     as the entry, for the Rekor answer's inclusion proof)."""
-    log, leaf = _queue(kind, accepted)
-    return _await_integration(log=log, leaf=leaf)
+    log_id, leaf = _queue(kind, accepted)
+    return _await_integration(log_id=log_id, leaf=leaf)
 
 
 def entry_enqueue(*, kind: str, accepted: AcceptedEntry) -> bytes:
@@ -201,8 +201,8 @@ def entry_enqueue(*, kind: str, accepted: AcceptedEntry) -> bytes:
     commit it is integrated at once (waiting for the log's lock); if that fails, the
     `integrate_pending` beat task integrates it. Raises DuplicateEntry like entry_submit.
     """
-    log, leaf = _queue(kind, accepted)
-    transaction.on_commit(lambda: _integrate_after_commit(log.id))
+    log_id, leaf = _queue(kind, accepted)
+    transaction.on_commit(lambda: _integrate_after_commit(log_id))
     return leaf
 
 
@@ -214,37 +214,45 @@ def _integrate_after_commit(log_id: int) -> None:
         logger.exception("integrating log %s after commit failed; beat will retry", log_id)
 
 
-def _queue(kind: str, accepted: AcceptedEntry) -> tuple[Log, bytes]:
+# The active shard of each kind, per process: looked up again only when an insert finds it
+# no longer active (a rotation), since the insert itself checks the log's state.
+_active_log_ids: dict[str, int] = {}
+
+
+def _queue(kind: str, accepted: AcceptedEntry) -> tuple[int, bytes]:
     leaf = merkle.leaf_hash(accepted.canonical_body)
     search = [[k.kind, k.value] for k in accepted.search_keys if _indexable(k.value)]
     for _ in range(3):  # a shard rotation may freeze the log between lookup and insert
-        log = selectors.log_active(kind=kind)
+        log_id = _active_log_ids.get(kind)
+        if log_id is None:
+            log_id = _active_log_ids[kind] = selectors.log_active(kind=kind).id
         try:
-            if _insert_pending(log, leaf, accepted, search):
-                return log, leaf
+            if _insert_pending(kind, log_id, leaf, accepted, search):
+                return log_id, leaf
         except IntegrityError:  # pending already (the pending table's unique leaf)
-            raise DuplicateEntry(Entry(log=log, leaf_hash=leaf)) from None
-        existing = selectors.entry_by_leaf(log, leaf)
+            raise DuplicateEntry(Entry(log=Log.objects.get(pk=log_id), leaf_hash=leaf)) from None
+        existing = selectors.entry_with_checkpoint(log_id, leaf)
         if existing is not None:
-            raise DuplicateEntry(existing)
+            raise DuplicateEntry(existing[0])
+        _active_log_ids.pop(kind, None)
     raise LogUnavailable(f"no active {kind} log accepted the entry")
 
 
 # One statement, so one round trip in autocommit: the entry is queued only if its log is
-# still active and the leaf is not already logged in it (a 409 then, found afterwards).
+# still the active one of its kind and does not hold the leaf already (a 409 then).
 _INSERT_PENDING = (
     "INSERT INTO tlog_pendingentry (log_id, leaf_hash, body, kind, api_version,"
     " search_keys, submitted_at) SELECT %s, %s, %s, %s, %s, %s, %s"
     " WHERE NOT EXISTS (SELECT 1 FROM tlog_entry WHERE log_id = %s AND leaf_hash = %s)"
-    " AND EXISTS (SELECT 1 FROM tlog_log WHERE id = %s AND state = 'active'"
+    " AND EXISTS (SELECT 1 FROM tlog_log WHERE id = %s AND kind = %s AND state = 'active'"
 )
 
 
 def _insert_pending(
-    log: Log, leaf: bytes, accepted: AcceptedEntry, search: list[list[str]]
+    kind: str, log_id: int, leaf: bytes, accepted: AcceptedEntry, search: list[list[str]]
 ) -> bool:
     """Commit point 1: the entry is durable, pending (module docstring). False if the
-    log is no longer active or already holds the leaf.
+    log is no longer the active one or already holds the leaf.
 
     FOR KEY SHARE on the log row makes a concurrent freeze (FOR UPDATE) wait for this
     insert, or this insert see the frozen state: no entry is stranded in a frozen shard.
@@ -259,22 +267,23 @@ def _insert_pending(
         cur.execute(
             sql,
             [
-                log.id,
+                log_id,
                 leaf,
                 accepted.canonical_body,
                 accepted.kind,
                 accepted.api_version,
                 json.dumps(search),
                 timezone.now(),
-                log.id,
+                log_id,
                 leaf,
-                log.id,
+                log_id,
+                kind,
             ],
         )
         return cur.rowcount == 1
 
 
-def _await_integration(*, log: Log, leaf: bytes) -> tuple[Entry, Checkpoint]:
+def _await_integration(*, log_id: int, leaf: bytes) -> tuple[Entry, Checkpoint]:
     """Return the entry once integrated: integrate it ourselves if no one else is.
 
     PostgreSQL, one transaction per round: take the log row lock with SKIP LOCKED.
@@ -287,14 +296,14 @@ def _await_integration(*, log: Log, leaf: bytes) -> tuple[Entry, Checkpoint]:
     """
     deadline = time.monotonic() + AWAIT_SECONDS
     while time.monotonic() < deadline:
-        with _integration(log.id):
-            locked = selectors.log_try_lock(log.id)
+        with _integration(log_id):
+            locked = selectors.log_try_lock(log_id)
             if locked is not None:
                 _integrate_pending_locked(locked)
             else:
                 with connection.cursor() as cur:
-                    cur.execute("SELECT 1 FROM tlog_log WHERE id = %s FOR SHARE", [log.id])
-        found = selectors.entry_with_checkpoint(log.id, leaf)
+                    cur.execute("SELECT 1 FROM tlog_log WHERE id = %s FOR SHARE", [log_id])
+        found = selectors.entry_with_checkpoint(log_id, leaf)
         if found is not None:
             return found
     raise LogUnavailable("the log is busy; the entry is pending and will be integrated")
