@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 
+from bench import cpu
 from bench.report import report
 from sigportal.livetest import start_live_server
 
@@ -71,7 +72,7 @@ def _insert_worker(dsn: str, threads: int, seconds: float, out: Any) -> None:
         w.start()
     for w in workers:
         w.join()
-    out.put((latencies, 0, begin, time.time()))
+    out.put((latencies, 0, begin, time.time(), 0.0))
 
 
 def baseline_inserts(dsn: str, clients: int, seconds: float) -> dict[str, Any]:
@@ -81,9 +82,14 @@ def baseline_inserts(dsn: str, clients: int, seconds: float) -> dict[str, Any]:
     return _run_in_processes(_insert_worker, [dsn] * min(clients, 4), clients, seconds)
 
 
-def _run_in_processes(target: Any, args: list[Any], clients: int, seconds: float) -> dict[str, Any]:
+def _run_in_processes(
+    target: Any, args: list[Any], clients: int, seconds: float, web_pid: int | None = None
+) -> dict[str, Any]:
     """Run target(args[i], threads, seconds, queue) in len(args) processes; each reports
-    (latencies, errors, wall start, wall end) of its own timed window only."""
+    (latencies, errors, wall start, wall end, its CPU seconds) of its own timed window
+    only. With `web_pid`, also the CPU milliseconds per request of that web server, of
+    PostgreSQL and of the clients."""
+    cpu_before = cpu.snapshot(web_pid) if web_pid else None
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     nproc = len(args)
@@ -98,15 +104,22 @@ def _run_in_processes(target: Any, args: list[Any], clients: int, seconds: float
     latencies: list[float] = []
     errors = 0
     starts, ends = [], []
+    client_cpu = 0.0
     for _ in procs:
-        lat, err, start, end = queue.get(timeout=seconds + 300)
+        lat, err, start, end, used = queue.get(timeout=seconds + 300)
         latencies.extend(lat)
         errors += err
         starts.append(start)
         ends.append(end)
+        client_cpu += used
+    summary = _summary(latencies, max(ends) - min(starts), errors)
+    if web_pid and cpu_before:
+        summary["cpu_ms_per_request"] = cpu.per_request_ms(
+            cpu_before, cpu.snapshot(web_pid), client_cpu, len(latencies)
+        )
     for p in procs:
         p.join(timeout=30)
-    return _summary(latencies, max(ends) - min(starts), errors)
+    return summary
 
 
 # --- sigportal uploads ----------------------------------------------------------------
@@ -157,12 +170,13 @@ def post_worker(
             latencies.extend(mine)
             errors += bad
 
+    cpu_start = time.process_time()
     workers = [threading.Thread(target=loop) for _ in range(threads)]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
-    out.put((latencies, errors, begin, time.time()))
+    out.put((latencies, errors, begin, time.time(), time.process_time() - cpu_start))
 
 
 _last_counts = (0, 0)
@@ -210,7 +224,9 @@ def main() -> None:
                 work = [
                     (*target, "/api/v1/log/entries", {}, bodies[i::nproc]) for i in range(nproc)
                 ]
-                ours = _run_in_processes(post_worker, work, clients, args.seconds)
+                ours = _run_in_processes(
+                    post_worker, work, clients, args.seconds, server.process.pid
+                )
                 ratio = ours["per_second"] / base["per_second"] if base["per_second"] else 0
                 ours["entries_per_checkpoint"] = _entries_per_checkpoint(server.database_url)
                 results["clients"][clients] = {
@@ -222,7 +238,8 @@ def main() -> None:
                     f"{clients:>3} clients: batch {ours['entries_per_checkpoint']} "
                     f"sigportal {ours['per_second']:>7}/s "
                     f"p50 {ours['p50_ms']} ms p95 {ours['p95_ms']} ms p99 {ours['p99_ms']} ms "
-                    f"(errors {ours['errors']}) | baseline INSERT+COMMIT "
+                    f"(errors {ours['errors']}) CPU ms/upload {ours.get('cpu_ms_per_request')}"
+                    " | baseline INSERT+COMMIT "
                     f"{base['per_second']:>7}/s p50 {base['p50_ms']} ms | ratio {ratio:.3f}",
                     flush=True,
                 )
