@@ -55,7 +55,8 @@ class AccountsApi(APIView):
             exc = ApiError(exc.status, exc.code, exc.message)
         return super().handle_exception(exc)
 
-    def valid(self, serializer_class: type[s.StrictInput], data: Any) -> dict[str, Any]:
+    @staticmethod
+    def valid(serializer_class: type[s.StrictInput], data: Any) -> dict[str, Any]:
         serializer = serializer_class(data=data)
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
@@ -67,11 +68,16 @@ class AccountsApi(APIView):
 class ProjectsApi(AccountsApi):
     @extend_schema(
         operation_id="listProjects",
-        summary="Every project (all are public to read)",
-        responses={200: s.ProjectOutput(many=True)},
+        summary="Every project (all are public to read), by slug, a page at a time",
+        description="Page with `cursor` = the previous page's `next_cursor`.",
+        parameters=[s.ProjectsQueryInput],
+        responses={200: s.ProjectPageOutput, **_errors(400)},
     )
     def get(self, request: Request) -> Response:
-        return Response(s.ProjectOutput(selectors.projects_list(), many=True).data)
+        query = self.valid(s.ProjectsQueryInput, request.query_params.dict())
+        page = selectors.projects_page(query.get("cursor"), query["limit"])
+        projects = s.ProjectOutput(page.items, many=True).data
+        return Response({"projects": projects, "next_cursor": page.next_cursor})
 
     @extend_schema(
         operation_id="createProject",
@@ -214,12 +220,13 @@ class SignerApi(AccountsApi):
 class ProjectRevocationsApi(AccountsApi):
     @extend_schema(
         operation_id="listProjectRevocations",
-        summary="Entries and certificates the project's maintainers revoked",
-        responses={200: s.RevocationOutput(many=True), **_errors(404)},
+        summary="Entries and certificates the project's maintainers revoked, newest first",
+        description="Page with `cursor` = the previous page's `next_cursor`.",
+        parameters=[s.RevocationsQueryInput],
+        responses={200: s.RevocationPageOutput, **_errors(400, 404)},
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = selectors.project_by_slug(slug)
-        return Response(s.RevocationOutput(selectors.revocations(project), many=True).data)
+        return _revocations_page(request, selectors.project_by_slug(slug))
 
     @extend_schema(
         operation_id="addProjectRevocation",
@@ -237,11 +244,13 @@ class ProjectRevocationsApi(AccountsApi):
 class RevocationsApi(AccountsApi):
     @extend_schema(
         operation_id="listInstanceRevocations",
-        summary="Instance-wide revocations (they apply to every project)",
-        responses={200: s.RevocationOutput(many=True)},
+        summary="Instance-wide revocations (they apply to every project), newest first",
+        description="Page with `cursor` = the previous page's `next_cursor`.",
+        parameters=[s.RevocationsQueryInput],
+        responses={200: s.RevocationPageOutput, **_errors(400)},
     )
     def get(self, request: Request) -> Response:
-        return Response(s.RevocationOutput(selectors.revocations(None), many=True).data)
+        return _revocations_page(request, None)
 
     @extend_schema(
         operation_id="addInstanceRevocation",
@@ -253,6 +262,13 @@ class RevocationsApi(AccountsApi):
         data = self.valid(s.RevocationAddInput, request.data)
         revocation = services.revocation_add(actor=request.user, project=None, **data)
         return Response(s.RevocationOutput(revocation).data, status=201)
+
+
+def _revocations_page(request: Request, project: Any) -> Response:
+    query = AccountsApi.valid(s.RevocationsQueryInput, request.query_params.dict())
+    page = selectors.revocations_page(project, query.get("cursor"), query["limit"])
+    revocations = s.RevocationOutput(page.items, many=True).data
+    return Response({"revocations": revocations, "next_cursor": page.next_cursor})
 
 
 # --- the audit trail ---------------------------------------------------------------------

@@ -3,8 +3,9 @@ allow-list, its revocations and its audit trail are what verifiers rely on."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.db.models import F, Q, QuerySet
 
@@ -33,8 +34,43 @@ def project_by_slug(slug: str) -> Project:
     return project
 
 
-def projects_list() -> QuerySet[Project]:
-    return Project.objects.order_by("slug")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    #: Pass back as `cursor` for the next page; None on the last page.
+    next_cursor: str | None
+
+
+MAX_LIST_PAGE = 200
+
+
+def _page(rows: QuerySet[Any], limit: int, key: Callable[[T], str]) -> Page[T]:
+    """Keyset pagination: one row past the page says whether there is a next one, and
+    the last row's key is where it starts. Rows added meanwhile never shift a page."""
+    limit = max(1, min(limit, MAX_LIST_PAGE))
+    found: list[T] = list(rows[: limit + 1])
+    more = len(found) > limit
+    found = found[:limit]
+    return Page(found, key(found[-1]) if more else None)
+
+
+def projects_page(after: str | None, limit: int) -> Page[Project]:
+    """Projects by slug, those after `after`."""
+    projects = Project.objects.order_by("slug")
+    if after:
+        projects = projects.filter(slug__gt=after)
+    return _page(projects, limit, lambda project: project.slug)
+
+
+def revocations_page(project: Project | None, before: int | None, limit: int) -> Page[Revocation]:
+    """revocations(project), newest first, those older than revocation id `before`."""
+    rows = revocations(project).select_related("revoked_by")
+    if before is not None:
+        rows = rows.filter(id__lt=before)
+    return _page(rows, limit, lambda revocation: str(revocation.pk))
 
 
 def project_role(*, user: User | None, project: Project) -> str | None:

@@ -152,6 +152,28 @@ class RevocationOutput(serializers.ModelSerializer):
 # --- the audit trail ---------------------------------------------------------------------
 
 
+class ProjectsQueryInput(StrictInput):
+    cursor = serializers.SlugField(required=False, max_length=64, help_text="next_cursor of a page")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=100)
+
+
+class ProjectPageOutput(serializers.Serializer):
+    projects = ProjectOutput(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class RevocationsQueryInput(StrictInput):
+    cursor = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="next_cursor of a page"
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=100)
+
+
+class RevocationPageOutput(serializers.Serializer):
+    revocations = RevocationOutput(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
 class AuditQueryInput(StrictInput):
     cursor = serializers.IntegerField(
         required=False, min_value=0, max_value=2**31 - 1, help_text="next_cursor of a page"

@@ -11,6 +11,7 @@ with a redirect back to the page (post/redirect/get), except the one-time token 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -97,10 +98,26 @@ class SignInCallbackView(OIDCAuthenticationCallbackView):
 # --- projects --------------------------------------------------------------------------
 
 
+PROJECTS_SHOWN = 50
+REVOCATIONS_SHOWN = 50
+
+
 @require_GET
 def projects_list(request: HttpRequest) -> HttpResponse:
-    projects = selectors.projects_list()
-    return render(request, "accounts/projects_list.html", {"projects": projects})
+    after = request.GET.get("after", "")
+    if not _SLUG_RE.fullmatch(after):
+        after = ""  # not a slug: no project sorts after it, so start at the beginning
+    page = selectors.projects_page(after or None, PROJECTS_SHOWN)
+    context = {"projects": page.items, "next_cursor": page.next_cursor, "paged": bool(after)}
+    return render(request, "accounts/projects_list.html", context)
+
+
+_SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{0,64}")
+
+
+def _int_param(request: HttpRequest, name: str) -> int | None:
+    value = request.GET.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
 
 
 @login_required
@@ -155,7 +172,10 @@ def _project_context(request: HttpRequest, project: Project) -> dict[str, Any]:
     role = selectors.project_role(user=request.user, project=project)
     audit = selectors.audit_events(project, None, AUDIT_SHOWN)
     signers = list(selectors.signers(project).select_related("added_by"))
-    revocations = list(selectors.revocations(project).select_related("revoked_by"))
+    revoked = selectors.revocations_page(
+        project, _int_param(request, "revocations_before"), REVOCATIONS_SHOWN
+    )
+    revocations = revoked.items
     labels = _labels([s.added_by for s in signers] + [r.revoked_by for r in revocations])
     return {
         "project": project,
@@ -165,6 +185,7 @@ def _project_context(request: HttpRequest, project: Project) -> dict[str, Any]:
         "members": [_member(m) for m in selectors.memberships(project)],
         "signers": [(s, labels.get(s.added_by_id or 0, "system")) for s in signers],
         "revocations": [(r, labels.get(r.revoked_by_id or 0, "system")) for r in revocations],
+        "revocations_next": revoked.next_cursor,
         "signatures": signatures.project_signatures(project=project, limit=SIGNATURES_SHOWN),
         "audit_events": audit.events,
         "audit_more": audit.next_cursor is not None,

@@ -18,7 +18,8 @@ URL = "/api/v1/projects"
 def test_anyone_lists_and_reads_projects(project: Project, api: Any) -> None:
     listed = api(None).get(URL)
     assert listed.status_code == 200
-    assert [p["slug"] for p in listed.json()] == ["demo"]
+    assert [p["slug"] for p in listed.json()["projects"]] == ["demo"]
+    assert listed.json()["next_cursor"] is None
     detail = api(None).get(f"{URL}/demo")
     assert detail.status_code == 200
     assert detail.json()["name"] == "Demo" and detail.json()["your_role"] is None
@@ -30,6 +31,33 @@ def test_members_see_their_role(
 ) -> None:
     response = api(request.getfixturevalue(who)).get(f"{URL}/demo")
     assert response.json()["your_role"] == role
+
+
+def test_the_project_list_pages_by_slug(rekor_log: Log, api: Any) -> None:
+    for n in range(5):
+        Project.objects.create(slug=f"p{4 - n}", name=f"P{n}")
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        response = api(None).get(URL, query)
+        assert response.status_code == 200, response.json()
+        if pages == 0:  # a project created behind the reader never shifts its pages
+            Project.objects.create(slug="a-late", name="A late one")
+        seen += [p["slug"] for p in response.json()["projects"]]
+        cursor, pages = response.json()["next_cursor"], pages + 1
+        if cursor is None:
+            break
+    assert seen == ["p0", "p1", "p2", "p3", "p4"] and pages == 3
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"limit": 0}, {"limit": 201}, {"limit": "x"}, {"cursor": "not a slug!"}, {"page": 2}],
+)
+def test_bad_list_parameters_are_400(rekor_log: Log, api: Any, query: dict[str, Any]) -> None:
+    response = api(None).get(URL, query)
+    assert response.status_code == 400
+    assert set(response.json()) >= {"code", "message"}
 
 
 def test_an_unknown_project_is_404(rekor_log: Log, api: Any) -> None:

@@ -36,7 +36,7 @@ def test_owners_and_maintainers_revoke_for_their_project(
     assert event.action == "revocation.added"
     assert event_detail(event)["target"] == LEAF
     listed = api(None).get(PROJECT_URL).json()
-    assert [r["target"] for r in listed] == [LEAF]
+    assert [r["target"] for r in listed["revocations"]] == [LEAF]
 
 
 @pytest.mark.parametrize(("who", "status"), [("outsider", 403), ("staff", 403), (None, 401)])
@@ -57,7 +57,7 @@ def test_staff_revoke_instance_wide(rekor_log: Log, staff: Any, api: Any, commit
     assert response.status_code == 201, response.json()
     assert response.json()["target"] == "a0b" and response.json()["project"] is None
     assert event_detail(last_event(None))["scope"] == "instance"
-    assert [r["target"] for r in api(None).get(URL).json()] == ["a0b"]
+    assert [r["target"] for r in api(None).get(URL).json()["revocations"]] == ["a0b"]
 
 
 @pytest.mark.parametrize(
@@ -76,9 +76,9 @@ def test_instance_and_project_lists_are_apart(
     project: Project, owner: Any, staff: Any, api: Any
 ) -> None:
     api(staff).post(URL, _body(), format="json")
-    assert api(None).get(PROJECT_URL).json() == []
+    assert api(None).get(PROJECT_URL).json() == {"revocations": [], "next_cursor": None}
     api(owner).post(PROJECT_URL, _body(), format="json")  # the same target, another scope
-    assert len(api(None).get(URL).json()) == 1
+    assert len(api(None).get(URL).json()["revocations"]) == 1
     assert Revocation.objects.count() == 2
 
 
@@ -140,3 +140,19 @@ def test_the_admin_adds_an_audited_instance_wide_revocation(
     assert not again.is_valid()
     assert not model_admin.has_change_permission(request, saved)
     assert not model_admin.has_delete_permission(request, saved)
+
+
+def test_revocations_page_newest_first(project: Project, owner: Any, api: Any) -> None:
+    targets = [f"{n:064x}" for n in range(1, 6)]
+    for target in targets:
+        assert api(owner).post(PROJECT_URL, _body(target=target), format="json").status_code == 201
+    seen, cursor = [], None
+    while True:
+        query = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = api(None).get(PROJECT_URL, query).json()
+        seen += [r["target"] for r in page["revocations"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == targets[::-1]
+    assert api(None).get(PROJECT_URL, {"cursor": "-1"}).status_code == 400

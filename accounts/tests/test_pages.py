@@ -61,6 +61,41 @@ def test_projects_list_for_anonymous_and_signed_in(project: Project, outsider: U
     assert b'href="/projects/new"' in signed_in.content
 
 
+def test_projects_list_pages(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("accounts.views.PROJECTS_SHOWN", 2)
+    for slug in ("e1", "e2", "e3"):
+        Project.objects.create(slug=slug, name=f"Project {slug}")
+    slugs = re.compile(rb'<a href="/projects/([a-z0-9-]+)/">')
+    first = Client().get("/projects/")
+    assert slugs.findall(first.content) == [b"demo", b"e1"]
+    assert b'href="/projects/?after=e1" rel="next"' in first.content
+    second = Client().get("/projects/?after=e1")
+    assert slugs.findall(second.content) == [b"e2", b"e3"]
+    assert b'rel="next"' not in second.content and b'href="/projects/">First page' in (
+        second.content
+    )
+    for odd in ("?after=%3Cscript%3E", "?after=" + "z" * 500, "?after=zzz"):
+        response = Client().get("/projects/" + odd)
+        assert response.status_code == 200 and b"<script>" not in response.content
+
+
+def test_older_revocations_are_a_page_away(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("accounts.views.REVOCATIONS_SHOWN", 1)
+    for target in ("aa" * 32, "bb" * 32):
+        Revocation.objects.create(project=project, target_kind="entry", target=target, reason="r")
+    newest = Client().get(PAGE)
+    assert ("bb" * 32).encode() in newest.content and ("aa" * 32).encode() not in newest.content
+    older = re.search(
+        rb'href="(/projects/demo/\?revocations_before=\d+)#revocations-heading"', newest.content
+    )
+    assert older is not None
+    page = Client().get(older.group(1).decode())
+    assert ("aa" * 32).encode() in page.content and ("bb" * 32).encode() not in page.content
+    assert Client().get(PAGE + "?revocations_before=x").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("who", "forms"),
     [
