@@ -7,9 +7,10 @@ fallback tag ``sha256-<hex>`` holding an image index.
 
 Transport: https, or plain http to loopback registries only (like Docker's
 ``--insecure-registry`` for 127.0.0.1 and localhost). Authentication: anonymous, or the
-``auths`` entry for the registry in ``~/.docker/config.json`` (``$DOCKER_CONFIG``), used
-for HTTP Basic or to get a Bearer token; credential helpers (``credsStore``,
-``credHelpers``) are not supported.
+credentials the Docker config (``~/.docker/config.json``, ``$DOCKER_CONFIG``) holds for the
+registry, found as the docker CLI finds them: its ``credHelpers`` entry, else its
+``credsStore``, else its ``auths`` entry; used for HTTP Basic or to get a Bearer token, and
+looked up only when the registry asks for them.
 
 Everything read from a registry is bounded in size and, when fetched by digest, checked
 against that digest before it is returned.
@@ -23,6 +24,7 @@ import ipaddress
 import json
 import os
 import re
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,11 +225,15 @@ class Registry:
         self._session = session or requests.Session()
         self._timeout = timeout
         self._authorization: str | None = None
+        self._lookup_credentials = False
 
     @classmethod
     def for_reference(cls, ref: Reference) -> Registry:
-        """A client for ``ref``'s registry, with its credentials from the Docker config."""
-        return cls(ref.registry, credentials=docker_credentials(ref.registry))
+        """A client for ``ref``'s registry, with its credentials from the Docker config
+        (read when the registry first asks for them)."""
+        registry = cls(ref.registry)
+        registry._lookup_credentials = True
+        return registry
 
     def get_manifest(self, repository: str, reference: str) -> Manifest | None:
         """The manifest at a tag or digest, or None if there is none.
@@ -375,6 +381,9 @@ class Registry:
         raise AssertionError("unreachable")
 
     def _authorize(self, challenge: str) -> str:
+        if self._lookup_credentials:
+            self._lookup_credentials = False
+            self._credentials = docker_credentials(self.host)
         scheme, _, params_text = challenge.partition(" ")
         params = dict(_CHALLENGE_PARAM.findall(params_text))
         if scheme.lower() == "basic" and self._credentials:
@@ -384,8 +393,8 @@ class Registry:
             return "Bearer " + self._bearer_token(params)
         raise ClientError(
             f"the registry {self.host} requires authentication",
-            f"Log in with `docker login {self.host}` (sigclient reads the auths entry in "
-            "~/.docker/config.json; credential helpers are not supported)",
+            f"Log in with `docker login {self.host}` (sigclient reads the credentials "
+            "~/.docker/config.json holds, through its credential helpers too)",
         )
 
     def _bearer_token(self, params: dict[str, str]) -> str:
@@ -435,7 +444,9 @@ def registry_base_url(host: str) -> str:
 
 
 def docker_credentials(registry: str, config_path: Path | None = None) -> tuple[str, str] | None:
-    """The user and secret for ``registry`` from the Docker config's ``auths``, if any."""
+    """The user and secret for ``registry`` from the Docker config, if any: its
+    ``credHelpers`` entry for the registry, else its ``credsStore``, else its ``auths``
+    entry, as the docker CLI looks them up."""
     path = (
         config_path
         or Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
@@ -446,10 +457,19 @@ def docker_credentials(registry: str, config_path: Path | None = None) -> tuple[
         return None
     except (OSError, ValueError) as exc:
         raise ClientError(f"cannot read the Docker config {path}", "Fix or remove it") from exc
-    auths = config.get("auths") if isinstance(config, dict) else None
-    if not isinstance(auths, dict):
+    if not isinstance(config, dict):
         return None
     keys = _DOCKER_HUB_AUTH_KEYS if registry == DOCKER_HUB else (registry, f"https://{registry}")
+    helpers = config.get("credHelpers")
+    helper = next(
+        (helpers[k] for k in keys if isinstance(helpers, dict) and isinstance(helpers.get(k), str)),
+        config.get("credsStore"),
+    )
+    if isinstance(helper, str) and helper:
+        return credential_helper_get(helper, keys[0])
+    auths = config.get("auths")
+    if not isinstance(auths, dict):
+        return None
     for key in keys:
         entry = auths.get(key)
         if isinstance(entry, dict) and isinstance(entry.get("auth"), str):
@@ -463,6 +483,56 @@ def docker_credentials(registry: str, config_path: Path | None = None) -> tuple[
             if sep:
                 return user, secret
     return None
+
+
+_HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_HELPER_TIMEOUT = 30.0
+_HELPER_OUTPUT_LIMIT = 64 * 1024
+
+
+def credential_helper_get(helper: str, server_url: str) -> tuple[str, str] | None:
+    """Ask ``docker-credential-<helper> get`` for ``server_url``'s credentials (the docker
+    credential helper protocol: the server URL on stdin, a JSON object with ``Username``
+    and ``Secret`` on stdout); None if it has none."""
+    program = f"docker-credential-{helper}"
+    if not _HELPER_NAME.fullmatch(helper):
+        raise ClientError(f"the Docker config names an invalid credential helper {helper!r}", "")
+    try:
+        done = subprocess.run(  # noqa: S603 - a program the user's Docker config names
+            [program, "get"],
+            input=server_url.encode(),
+            capture_output=True,
+            timeout=_HELPER_TIMEOUT,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise ClientError(
+            f"the Docker config uses the credential helper {program}, which is not installed",
+            f"Install {program} or remove it from the Docker config",
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise ClientError(f"{program} did not answer in {_HELPER_TIMEOUT:.0f} s", "") from None
+    output = done.stdout[:_HELPER_OUTPUT_LIMIT]
+    if done.returncode != 0:
+        if b"credentials not found" in output.lower() + done.stderr[:4096].lower():
+            return None
+        raise ClientError(
+            f"{program} failed (exit {done.returncode})",
+            f"Run `{program} get` by hand to see why",
+        )
+    try:
+        answer = json.loads(output)
+        user, secret = answer["Username"], answer["Secret"]
+    except (ValueError, KeyError, TypeError):
+        raise ClientError(f"{program} answered something that is not credentials", "") from None
+    if not isinstance(user, str) or not isinstance(secret, str) or not secret:
+        return None
+    if user == "<token>":  # an OAuth2 identity (refresh) token, for registries that use one
+        raise ClientError(
+            f"{program} holds an identity token for {server_url}, which sigclient cannot use",
+            f"Log in to {server_url} with a user name and a password or access token",
+        )
+    return user, secret
 
 
 def _read_bounded(response: requests.Response, limit: int, what: str) -> bytes:

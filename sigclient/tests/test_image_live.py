@@ -9,6 +9,8 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import secrets
 import subprocess
 import sys
 import tarfile
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 import requests
 
@@ -37,9 +40,26 @@ BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """docker-registry on a free loopback port with its own storage; yields host:port."""
+    yield from _serve_registry(tmp_path_factory.mktemp("registry"), "")
+
+
+@pytest.fixture(scope="module")
+def private_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A docker-registry that requires a user and password (HTTP Basic, htpasswd)."""
+    root = tmp_path_factory.mktemp("private-registry")
+    user, password = "ci", secrets.token_urlsafe(16)
+    digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    (root / "htpasswd").write_text(f"{user}:{digest}\n")
+    auth = f"auth:\n  htpasswd:\n    realm: sigclient-test\n    path: {root / 'htpasswd'}\n"
+    for host in _serve_registry(root, auth):
+        AUTH[host] = (user, password)
+        yield host
+        del AUTH[host]
+
+
+def _serve_registry(root: Path, auth: str) -> Iterator[str]:
     if not Path(REGISTRY_BIN).exists():
         pytest.skip(f"{REGISTRY_BIN} is missing (scripts/install-system.sh installs it)")
-    root = tmp_path_factory.mktemp("registry")
     host = f"127.0.0.1:{free_port()}"
     config = root / "config.yml"
     config.write_text(
@@ -47,7 +67,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "log:\n  level: warn\n"
         f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
         "  delete:\n    enabled: true\n"
-        f"http:\n  addr: {host}\n  secret: sigclient-test-only\n"
+        f"http:\n  addr: {host}\n  secret: sigclient-test-only\n" + auth
     )
     with open(root / "registry.log", "wb") as log:
         process = subprocess.Popen(
@@ -69,7 +89,7 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     while True:
         with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=2).status_code in (200, 401):
                 return
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
@@ -113,13 +133,20 @@ def verify(env: dict[str, Any], ref: str, identity: str = IDENTITY) -> int:
 
 # --- a minimal registry client for the test's own pushes and inspections ---------------
 
+# The user and password of each registry that requires them (the htpasswd registry).
+AUTH: dict[str, tuple[str, str]] = {}
+
 
 def push_blob(host: str, repo: str, data: bytes) -> dict[str, Any]:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    start = requests.post(f"http://{host}/v2/{repo}/blobs/uploads/", timeout=10)
+    start = requests.post(
+        f"http://{host}/v2/{repo}/blobs/uploads/", timeout=10, auth=AUTH.get(host)
+    )
     assert start.status_code == 202, start.text
     location = requests.compat.urljoin(start.url, start.headers["Location"])
-    done = requests.put(location, params={"digest": digest}, data=data, timeout=10)
+    done = requests.put(
+        location, params={"digest": digest}, data=data, timeout=10, auth=AUTH.get(host)
+    )
     assert done.status_code == 201, done.text
     return {"digest": digest, "size": len(data)}
 
@@ -131,6 +158,7 @@ def put_manifest(host: str, repo: str, ref: str, manifest: dict[str, Any]) -> st
         data=raw,
         headers={"Content-Type": manifest["mediaType"]},
         timeout=10,
+        auth=AUTH.get(host),
     )
     assert r.status_code == 201, r.text
     return "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -141,13 +169,14 @@ def get_manifest(host: str, repo: str, ref: str) -> dict[str, Any]:
         f"http://{host}/v2/{repo}/manifests/{ref}",
         headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"},
         timeout=10,
+        auth=AUTH.get(host),
     )
     assert r.status_code == 200, r.text
     return dict(r.json())
 
 
 def get_blob(host: str, repo: str, digest: str) -> bytes:
-    r = requests.get(f"http://{host}/v2/{repo}/blobs/{digest}", timeout=10)
+    r = requests.get(f"http://{host}/v2/{repo}/blobs/{digest}", timeout=10, auth=AUTH.get(host))
     assert r.status_code == 200, r.text
     return r.content
 
@@ -369,3 +398,108 @@ def test_missing_image_and_unreachable_registry_are_errors(env, capsys):
     assert "was not found in the registry" in capsys.readouterr().err
     assert verify(env, f"127.0.0.1:{free_port()}/demo/app:v1") == 2
     assert "cannot reach the registry" in capsys.readouterr().err
+
+
+# --- a registry that requires credentials ----------------------------------------------
+
+
+def _docker_config(env: dict[str, Any], config: dict[str, Any]) -> None:
+    directory = Path(os.environ["DOCKER_CONFIG"])
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(config))
+
+
+@pytest.fixture
+def docker_config(env: dict[str, Any]) -> Iterator[Any]:
+    """Write the Docker config sigclient reads; removed after the test."""
+    yield lambda config: _docker_config(env, config)
+    (Path(os.environ["DOCKER_CONFIG"]) / "config.json").unlink(missing_ok=True)
+
+
+def test_a_private_registry_needs_credentials(env, private_registry, docker_config, capsys):
+    push_image(private_registry, "team/app", "v1", "private\n")
+    ref = f"{private_registry}/team/app:v1"
+    assert sign(env, ref) == 2
+    err = capsys.readouterr().err
+    assert f"the registry {private_registry} requires authentication" in err
+    assert f"docker login {private_registry}" in err
+    docker_config({"auths": {private_registry: {"auth": base64.b64encode(b"ci:wrong").decode()}}})
+    assert sign(env, ref) == 2
+    assert "failed with HTTP 401" in capsys.readouterr().err
+
+
+def test_the_auths_entry_of_the_docker_config_signs_and_verifies(
+    env, private_registry, docker_config, capsys
+):
+    digest = push_image(private_registry, "team/auths", "v1", "private auths\n")
+    user, password = AUTH[private_registry]
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    docker_config({"auths": {private_registry: {"auth": auth}}})
+    ref = f"{private_registry}/team/auths:v1"
+    assert sign(env, ref) == 0
+    capsys.readouterr()
+    assert verify(env, ref) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{private_registry}/team/auths@{digest}"
+    assert [line.split(" ")[0] for line in out[1:]] == ["OK:", "OK:"]
+    assert get_manifest(private_registry, "team/auths", sig_tag(digest))["layers"]
+
+
+def _helper(bin_dir: Path, name: str, script: str) -> None:
+    path = bin_dir / f"docker-credential-{name}"
+    path.write_text(f"#!{sys.executable}\n{script}")
+    path.chmod(0o755)
+
+
+def test_a_credential_helper_signs_and_verifies(
+    env, private_registry, docker_config, tmp_path, monkeypatch, capsys
+):
+    """The docker credential helper protocol: `docker-credential-<name> get`, the server
+    on stdin, {"Username", "Secret"} on stdout; "credentials not found" when it has none."""
+    user, password = AUTH[private_registry]
+    asked = tmp_path / "asked"
+    _helper(
+        tmp_path,
+        "sptest",
+        "import json, sys\n"
+        "assert sys.argv[1:] == ['get'], sys.argv\n"
+        "server = sys.stdin.read().strip()\n"
+        f"open({str(asked)!r}, 'a').write(server + '\\n')\n"
+        f"if server != {private_registry!r}:\n"
+        "    print('credentials not found in native keychain'); sys.exit(1)\n"
+        f"answer = {{'ServerURL': server, 'Username': {user!r}, 'Secret': {password!r}}}\n"
+        "print(json.dumps(answer))\n",
+    )
+    _helper(
+        tmp_path,
+        "empty",
+        "print('credentials not found in native keychain')\nraise SystemExit(1)\n",
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    digest = push_image(private_registry, "team/helper", "v1", "private helper\n")
+    ref = f"{private_registry}/team/helper:v1"
+
+    docker_config({"credHelpers": {private_registry: "sptest"}, "credsStore": "empty"})
+    assert sign(env, ref) == 0
+    assert verify(env, ref) == 0
+    assert asked.read_text().splitlines()[0] == private_registry
+    # A public registry never asks: no helper runs for it.
+    calls = len(asked.read_text().splitlines())
+    assert verify(env, app_ref(env)) in (0, 1)
+    assert len(asked.read_text().splitlines()) == calls
+
+    docker_config({"credsStore": "sptest"})  # the store for every registry
+    assert verify(env, ref) == 0
+    docker_config({"credsStore": "empty", "auths": {private_registry: {}}})
+    assert verify(env, ref) == 2
+    assert "requires authentication" in capsys.readouterr().err
+    docker_config({"credsStore": "missing"})
+    assert verify(env, ref) == 2
+    assert "docker-credential-missing, which is not installed" in capsys.readouterr().err
+    assert digest
+
+
+def app_ref(env: dict[str, Any]) -> str:
+    """An image in the anonymous registry, pushed if it is not there yet."""
+    push_image(env["registry"], "demo/public", "v1", "public\n")
+    return f"{env['registry']}/demo/public:v1"
