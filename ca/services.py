@@ -31,6 +31,7 @@ from ca.core import oidc, sct, signing_requests
 from ca.core import x509 as cax509
 from ca.models import CaEvent, CertificateAuthority, IssuedCertificate, OidcIssuer
 from sigportal import keys
+from sigportal.db import execute_prepared
 from tlog import services as tlog_services
 from tlog.kinds import AcceptedEntry
 from tlog.models import Entry, Log
@@ -254,8 +255,11 @@ _ISSUER_COLUMNS = ("id", "issuer_url", "kind", "audience", "subject_domain", "al
 
 
 def _enabled_issuer(issuer_url: str) -> OidcIssuer | None:
+    if not (0 < len(issuer_url) <= 512 and issuer_url.isprintable()):
+        return None  # cannot name a configured issuer (and a NUL would be a DataError)
     with connection.cursor() as cur:
-        cur.execute(
+        execute_prepared(
+            cur,
             f"SELECT {', '.join(_ISSUER_COLUMNS)} FROM ca_oidcissuer"  # noqa: S608 - fixed names
             " WHERE issuer_url = %s AND enabled",
             [issuer_url],
@@ -268,7 +272,8 @@ def _record_insert(record: IssuedCertificate) -> IssuedCertificate:
     record.created_at = datetime.now(UTC)
     fields = [f for f in IssuedCertificate._meta.concrete_fields if not f.primary_key]
     with connection.cursor() as cur:
-        cur.execute(
+        execute_prepared(
+            cur,
             f"INSERT INTO ca_issuedcertificate ({', '.join(f.column for f in fields)})"  # noqa: S608 - model's columns
             f" VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id",
             [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields],
@@ -302,7 +307,7 @@ _issuers: dict[int, _Issuer] = {}
 
 def _active_issuer() -> _Issuer:
     with connection.cursor() as cur:
-        cur.execute("SELECT id FROM ca_certificateauthority WHERE active")
+        execute_prepared(cur, "SELECT id FROM ca_certificateauthority WHERE active")
         row = cur.fetchone()
     if row is None:
         raise IssuanceError(503, "ca_unavailable", "this instance has no active CA")

@@ -78,13 +78,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 if IS_POSTGRES and env.bool("SIGPORTAL_DB_PREPARED_STATEMENTS", default=True):
-    # Bind parameters on the server and prepare a statement the second time a connection
-    # runs it: the upload path runs the same dozen statements for every entry, and
-    # parsing and planning them again each time was about 40% of PostgreSQL's CPU per
-    # upload (bench/upload). Turn it off behind a transaction-pooling PgBouncer older
-    # than 1.21 (docs/operations.md).
+    # Bind parameters on the server; the upload and issuance paths prepare their fixed
+    # statements (sigportal/db.py says why only those). Turn it off behind a
+    # transaction-pooling PgBouncer older than 1.21 (docs/operations.md).
+    # psycopg prepares a statement only when asked (prepare=True): a threshold of None
+    # would disable even that, so the automatic threshold is set out of reach.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=True, prepare_threshold=2
+        server_side_binding=True, prepare_threshold=2**31 - 1
     )
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from sigportal.db import execute_prepared
 from tlog.core import merkle, tiles
 from tlog.errors import LogUnavailable
 from tlog.models import Checkpoint, Entry, Log, SearchKey
@@ -51,7 +52,7 @@ def log_from_row(row: Sequence[object]) -> Log:
 
 def log_active(*, kind: str) -> Log:
     with connection.cursor() as cur:
-        cur.execute(_LOG_SELECT + " WHERE kind = %s AND state = 'active'", [kind])
+        execute_prepared(cur, _LOG_SELECT + " WHERE kind = %s AND state = 'active'", [kind])
         row = cur.fetchone()
     if row is None:
         raise LogUnavailable(f"this instance has no active {kind} log")
@@ -80,7 +81,7 @@ def _log_locked(log_id: int, clause: str) -> Log | None:
     if connection.features.has_select_for_update:
         sql += clause
     with connection.cursor() as cur:
-        cur.execute(sql, [log_id])
+        execute_prepared(cur, sql, [log_id])
         row = cur.fetchone()
     return None if row is None else log_from_row(row)
 
@@ -101,7 +102,8 @@ def log_by_tree_id(*, kind: str, tree_id: int | None) -> Log:
 
 def checkpoint_latest(log: Log) -> Checkpoint | None:
     with connection.cursor() as cur:
-        cur.execute(
+        execute_prepared(
+            cur,
             "SELECT id, tree_size, root_hash, note, created_at FROM tlog_checkpoint"
             " WHERE log_id = %s ORDER BY id DESC LIMIT 1",
             [log.id],
@@ -205,7 +207,8 @@ _ENTRY_COLUMNS = ("id", "index", "leaf_hash", "body", "kind", "api_version", "in
 def entry_by_leaf(log: Log, leaf_hash: bytes) -> Entry | None:
     """The integrated entry with this leaf hash in this log (plain SQL: upload path)."""
     with connection.cursor() as cur:
-        cur.execute(
+        execute_prepared(
+            cur,
             'SELECT id, "index", leaf_hash, body, kind, api_version, integrated_time'
             " FROM tlog_entry WHERE log_id = %s AND leaf_hash = %s",
             [log.id, leaf_hash],
@@ -236,7 +239,7 @@ def entry_with_checkpoint(log_id: int, leaf_hash: bytes) -> tuple[Entry, Checkpo
     """An integrated entry, its log (as it is now) and the log's newest checkpoint, in one
     query: what an upload's answer needs. None if the entry is not integrated."""
     with connection.cursor() as cur:
-        cur.execute(_ANSWER_SELECT, [log_id, leaf_hash])
+        execute_prepared(cur, _ANSWER_SELECT, [log_id, leaf_hash])
         row = cur.fetchone()
     if row is None:
         return None

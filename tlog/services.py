@@ -36,10 +36,11 @@ from dataclasses import dataclass
 
 import rfc8785
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from sigportal import keys
+from sigportal.db import execute_prepared
 from tlog import selectors
 from tlog.core import merkle, note, tiles
 from tlog.errors import LogFaulty, LogUnavailable
@@ -232,8 +233,10 @@ def _queue(kind: str, accepted: AcceptedEntry) -> tuple[int, bytes]:
         except IntegrityError:  # pending already (the pending table's unique leaf)
             raise DuplicateEntry(Entry(log=Log.objects.get(pk=log_id), leaf_hash=leaf)) from None
         existing = selectors.entry_with_checkpoint(log_id, leaf)
-        if existing is not None:
+        if existing is not None and existing[0].log.state == Log.State.ACTIVE:
             raise DuplicateEntry(existing[0])
+        # The cached shard is frozen (a rotation): like every other process, look up the
+        # active one and try there (a leaf logged in a frozen shard may be logged again).
         _active_log_ids.pop(kind, None)
     raise LogUnavailable(f"no active {kind} log accepted the entry")
 
@@ -264,7 +267,8 @@ def _insert_pending(
     sql = _INSERT_PENDING + (" FOR KEY SHARE)" if settings.IS_POSTGRES else ")")
     scope = transaction.atomic() if connection.in_atomic_block else nullcontext()
     with scope, connection.cursor() as cur:
-        cur.execute(
+        execute_prepared(
+            cur,
             sql,
             [
                 log_id,
@@ -296,17 +300,30 @@ def _await_integration(*, log_id: int, leaf: bytes) -> tuple[Entry, Checkpoint]:
     """
     deadline = time.monotonic() + AWAIT_SECONDS
     while time.monotonic() < deadline:
-        with _integration(log_id):
-            locked = selectors.log_try_lock(log_id)
-            if locked is not None:
-                _integrate_pending_locked(locked)
-            else:
-                with connection.cursor() as cur:
-                    cur.execute("SELECT 1 FROM tlog_log WHERE id = %s FOR SHARE", [log_id])
+        try:
+            with _integration(log_id):
+                locked = selectors.log_try_lock(log_id)
+                if locked is None:
+                    with connection.cursor() as cur:
+                        execute_prepared(
+                            cur, "SELECT 1 FROM tlog_log WHERE id = %s FOR SHARE", [log_id]
+                        )
+                elif locked.state == Log.State.ACTIVE or locked.fault:
+                    _integrate_pending_locked(locked)
+                # else: frozen, so the freeze integrated everything pending: read it.
+        except OperationalError as exc:
+            if not _lock_not_available(exc):
+                raise
+            # Waited LOCK_TIMEOUT for a slow integrator or freeze: wait again until the
+            # deadline, then answer 503 (the entry stays pending), never a 500.
         found = selectors.entry_with_checkpoint(log_id, leaf)
         if found is not None:
             return found
     raise LogUnavailable("the log is busy; the entry is pending and will be integrated")
+
+
+def _lock_not_available(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == "55P03"  # lock_timeout
 
 
 @contextmanager
@@ -330,7 +347,8 @@ def _integrate_pending_locked(log: Log) -> int:
     if log.state != Log.State.ACTIVE:
         raise LogUnavailable(f"log {log.tree_id} is frozen")
     with connection.cursor() as cur:
-        cur.execute(
+        execute_prepared(
+            cur,
             "SELECT id, leaf_hash, body, kind, api_version, search_keys, submitted_at"
             " FROM tlog_pendingentry WHERE log_id = %s ORDER BY id LIMIT %s",
             [log.id, settings.TLOG_MAX_BATCH],
@@ -417,7 +435,8 @@ def _integrate_locked(log: Log, pending: Sequence[_Pending]) -> None:
     _store_checkpoint(log, new_size, new_root)
     _fault_point("after_checkpoint")
     with connection.cursor() as cur:
-        cur.execute(
+        execute_prepared(
+            cur,
             "UPDATE tlog_log SET tree_size = %s, root_hash = %s WHERE id = %s",
             [new_size, new_root, log.id],
         )
@@ -434,7 +453,8 @@ def _insert_entries(
     indexes = list(range(first_index, first_index + len(pending)))
     with connection.cursor() as cur:
         if settings.IS_POSTGRES:  # one statement for the batch
-            cur.execute(
+            execute_prepared(
+                cur,
                 'INSERT INTO tlog_entry (log_id, "index", leaf_hash, body, kind, api_version,'
                 " integrated_time, submitted_at) SELECT %s, i, l, b, k, v, %s, t FROM unnest("
                 "%s::bigint[], %s::bytea[], %s::bytea[], %s::text[], %s::text[],"
@@ -471,14 +491,16 @@ def _insert_entries(
         keyed = [(i, json.loads(p.search_keys)) for i, p in zip(indexes, pending, strict=True)]
         if not any(keys for _, keys in keyed):
             return
-        cur.execute(
+        execute_prepared(
+            cur,
             'SELECT "index", id FROM tlog_entry WHERE log_id = %s AND "index" >= %s',
             [log.id, first_index],
         )
         ids = dict(cur.fetchall())
         rows = [(ids[i], kind, value) for i, keys in keyed for kind, value in keys]
         if settings.IS_POSTGRES:
-            cur.execute(
+            execute_prepared(
+                cur,
                 "INSERT INTO tlog_searchkey (entry_id, kind, value)"
                 " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[])",
                 [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
@@ -528,7 +550,8 @@ def _store_checkpoint(log: Log, size: int, root: bytes) -> Checkpoint:
     ).to_text()
     signed = note.sign_note(body, [_note_signer(log)])
     with connection.cursor() as cur:
-        cur.execute(
+        execute_prepared(
+            cur,
             "INSERT INTO tlog_checkpoint (log_id, tree_size, root_hash, note, created_at)"
             " VALUES (%s, %s, %s, %s, %s)",
             [log.id, size, root, signed, timezone.now()],

@@ -249,3 +249,20 @@ def test_trust_bundle_and_configuration(client, ca_instance):
         "challengeClaim": "email",
         "issuerType": "email",
     } in issuers
+
+
+@pytest.mark.parametrize("iss", ["https://idp.test/\x00", "https://idp.test/\ud800", "x" * 600])
+def test_an_unprintable_or_oversize_issuer_is_a_401(client, ca_instance, leaf_key, iss):
+    """The token's (unverified) issuer is looked up before any signature check: text the
+    database cannot take must be an unknown issuer, not a 500."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    payload = json.dumps({"iss": iss, "aud": "sigstore"}).encode()
+    header = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    token = f"{header}.{b64(payload)}.{b64(b'sig')}"
+    response = post(client, csr_body(leaf_key), token)
+    assert response.status_code == 401, response.content
+    assert response.json()["code"] == "unknown_issuer"
+    assert not IssuedCertificate.objects.exists()

@@ -291,3 +291,30 @@ def test_a_prefix_over_many_identities_falls_back_to_the_range_scan(client, reko
     key = search.parse_query("https://h.test/p/*").keys[0]
     assert search._ids_for_prefix(key, cursor=None, limit=3) is None
     assert _all_pages("https://h.test/p/*", limit=3) == expected
+
+
+def test_prefix_search_is_never_prepared_and_the_upload_path_is(client, rekor_log, entry_maker):
+    """Only the hot paths' fixed statements are prepared (sigportal/db.py): a prepared
+    statement may drift to a generic plan, which cannot bound `value LIKE $1` by the
+    prefix, so the loose index scan walked every key of the kind from a connection's
+    eighth search on."""
+    from django.conf import settings
+    from django.db import connection
+
+    if not settings.IS_POSTGRES:
+        pytest.skip("prepared statements: PostgreSQL only")
+    signed_by(client, uri="https://h.test/plan/a/x", artifact=b"plan", n=1)
+    key = search.parse_query("https://h.test/plan/*").keys[0]
+    for _ in range(10):
+        assert search._ids_for_prefix(key, cursor=None, limit=5) == ([key_entry(key)], False)
+    with connection.cursor() as cur:
+        cur.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        prepared = dict(cur.fetchall())
+    assert not [sql for sql in prepared if "distinct_values" in sql]
+    assert [runs for sql, runs in prepared.items() if "INSERT INTO tlog_pendingentry" in sql]
+
+
+def key_entry(key: search.KeyMatch) -> int:
+    from tlog.models import SearchKey
+
+    return SearchKey.objects.get(kind=key.kind, value__startswith=key.value).entry_id

@@ -166,3 +166,44 @@ def test_freeze_waits_for_uploads_and_strands_nothing(rekor_log):
     assert Entry.objects.get(body=body).log_id == old.id
     assert not PendingEntry.objects.exists()
     assert Log.objects.filter(kind="rekor", state="active").get() == new
+
+
+def test_a_leaf_logged_in_a_frozen_shard_goes_into_the_new_one(rekor_log):
+    """A process that cached the frozen shard's id answers as a fresh process would: a
+    201 in the active shard, not a 409 pointing into the frozen one."""
+    first = services.entry_submit(kind="rekor", accepted=accepted(5))
+    old, new = services.log_freeze_and_rotate(kind="rekor", actor="test")
+    assert first.log_id == old.id
+    again = services.entry_submit(kind="rekor", accepted=accepted(5))
+    assert again.log_id == new.id
+    with pytest.raises(services.DuplicateEntry) as dup:
+        services.entry_submit(kind="rekor", accepted=accepted(5))
+    assert dup.value.existing.log_id == new.id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_log_locked_too_long_is_a_503_and_the_entry_stays_pending(monkeypatch):
+    """An integrator (or freeze) holding the log longer than the lock timeout makes
+    waiters answer LogUnavailable (a 503) at their deadline, never a database error; the
+    entry is integrated afterwards."""
+    import psycopg
+    from django.conf import settings
+    from django.db import connection
+
+    if not settings.IS_POSTGRES:
+        pytest.skip("row locks: PostgreSQL only")
+    log = services.log_create(kind=Log.Kind.REKOR)
+    monkeypatch.setattr(services, "LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(services, "AWAIT_SECONDS", 1.0)
+    params = connection.get_connection_params()
+    with psycopg.connect(
+        dbname=params["dbname"], host=params.get("host"), user=params.get("user")
+    ) as holder:
+        holder.execute("SELECT 1 FROM tlog_log WHERE id = %s FOR NO KEY UPDATE", [log.id])
+        with pytest.raises(services.LogUnavailable):
+            services.entry_submit(kind="rekor", accepted=accepted(7))
+        holder.rollback()
+    assert PendingEntry.objects.filter(body=b'{"n":7}').exists()
+    assert tasks.integrate_pending() == 1
+    assert Entry.objects.get(body=b'{"n":7}').index == 1
+    assert log_check(Log.objects.get(pk=log.id)) == []
