@@ -291,8 +291,8 @@ class AuditApi(AccountsApi):
         project = selectors.project_by_slug(slug)
         query = self.valid(s.AuditQueryInput, request.query_params.dict())
         page = selectors.audit_events(project, query.get("cursor"), query["limit"])
-        context = {"entries": selectors.audit_log_entries(page.events)}
-        events = s.AuditEventOutput(page.events, many=True, context=context).data
+        context = {"entries": selectors.audit_log_entries(page.items)}
+        events = s.AuditEventOutput(page.items, many=True, context=context).data
         return Response({"events": events, "next_cursor": page.next_cursor})
 
 

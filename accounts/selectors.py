@@ -23,8 +23,6 @@ from accounts.services import User
 from tlog import selectors as tlog_selectors
 from tlog.models import Entry, Log
 
-MAX_AUDIT_PAGE = 200
-
 
 def project_by_slug(slug: str) -> Project:
     """The project, or accounts.errors.NotFound."""
@@ -41,13 +39,14 @@ T = TypeVar("T")
 class Page(Generic[T]):
     items: list[T]
     #: Pass back as `cursor` for the next page; None on the last page.
-    next_cursor: str | None
+    next_cursor: str | int | None
 
 
+#: The longest page any list answers (a page's `limit` is clamped to it).
 MAX_LIST_PAGE = 200
 
 
-def _page(rows: QuerySet[Any], limit: int, key: Callable[[T], str]) -> Page[T]:
+def _page(rows: QuerySet[Any], limit: int, key: Callable[[T], str | int]) -> Page[T]:
     """Keyset pagination: one row past the page says whether there is a next one, and
     the last row's key is where it starts. Rows added meanwhile never shift a page."""
     limit = max(1, min(limit, MAX_LIST_PAGE))
@@ -112,25 +111,13 @@ def signer_get(project: Project, signer_id: int) -> TrustedSigner:
     return found
 
 
-@dataclass(frozen=True)
-class AuditPage:
-    events: list[AuditEvent]
-    #: Pass back as `cursor` for the next page; None on the last page.
-    next_cursor: int | None
-
-
-def audit_events(project: Project | None, cursor: int | None, limit: int) -> AuditPage:
+def audit_events(project: Project | None, cursor: int | None, limit: int) -> Page[AuditEvent]:
     """A project's events (project None: instance-wide events) in chain order, oldest
-    first, after sequence `cursor`. Keyset pagination: a page never shifts under a
-    reader, since events are only ever appended."""
-    limit = max(1, min(limit, MAX_AUDIT_PAGE))
+    first, after sequence `cursor`. Events are only ever appended."""
     events = AuditEvent.objects.filter(project=project).select_related("policy_key")
     if cursor is not None:
         events = events.filter(sequence__gt=cursor)
-    page = list(events.order_by("sequence")[: limit + 1])
-    more = len(page) > limit
-    page = page[:limit]
-    return AuditPage(page, page[-1].sequence if more else None)
+    return _page(events.order_by("sequence"), limit, lambda event: event.sequence)
 
 
 def api_tokens(user: User) -> QuerySet[ApiToken]:

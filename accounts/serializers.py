@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from accounts.audit import actor_description, policy_public_pem
 from accounts.models import ApiToken, AuditEvent, Membership, Revocation, TrustedSigner
+from accounts.selectors import MAX_LIST_PAGE
 
 
 class Text(serializers.CharField):
@@ -35,6 +36,13 @@ class StrictInput(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({"unknown_fields": unknown})
         return super().to_internal_value(data)
+
+
+def page_limit(*, default: int) -> serializers.IntegerField:
+    """A list's `limit` query parameter: 1 to the longest page any list answers."""
+    return serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_LIST_PAGE, default=default
+    )
 
 
 class ErrorOutput(serializers.Serializer):
@@ -67,6 +75,16 @@ class ProjectDetailOutput(ProjectOutput):
     your_role = serializers.CharField(
         allow_null=True, help_text="The caller's role in the project: owner, maintainer or null"
     )
+
+
+class ProjectsQueryInput(StrictInput):
+    cursor = serializers.SlugField(required=False, max_length=64, help_text="next_cursor of a page")
+    limit = page_limit(default=100)
+
+
+class ProjectPageOutput(serializers.Serializer):
+    projects = ProjectOutput(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
 
 
 # --- maintainers -------------------------------------------------------------------------
@@ -149,24 +167,11 @@ class RevocationOutput(serializers.ModelSerializer):
         fields = ["id", "target_kind", "target", "project", "reason", "revoked_at"]
 
 
-# --- the audit trail ---------------------------------------------------------------------
-
-
-class ProjectsQueryInput(StrictInput):
-    cursor = serializers.SlugField(required=False, max_length=64, help_text="next_cursor of a page")
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=100)
-
-
-class ProjectPageOutput(serializers.Serializer):
-    projects = ProjectOutput(many=True)
-    next_cursor = serializers.CharField(allow_null=True)
-
-
 class RevocationsQueryInput(StrictInput):
     cursor = serializers.IntegerField(
         required=False, min_value=1, max_value=2**63 - 1, help_text="next_cursor of a page"
     )
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=100)
+    limit = page_limit(default=100)
 
 
 class RevocationPageOutput(serializers.Serializer):
@@ -174,11 +179,14 @@ class RevocationPageOutput(serializers.Serializer):
     next_cursor = serializers.CharField(allow_null=True)
 
 
+# --- the audit trail ---------------------------------------------------------------------
+
+
 class AuditQueryInput(StrictInput):
     cursor = serializers.IntegerField(
         required=False, min_value=0, max_value=2**31 - 1, help_text="next_cursor of a page"
     )
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+    limit = page_limit(default=50)
 
 
 class LogEntryOutput(serializers.Serializer):

@@ -187,7 +187,7 @@ def _project_context(request: HttpRequest, project: Project) -> dict[str, Any]:
         "revocations": [(r, labels.get(r.revoked_by_id or 0, "system")) for r in revocations],
         "revocations_next": revoked.next_cursor,
         "signatures": signatures.project_signatures(project=project, limit=SIGNATURES_SHOWN),
-        "audit_events": audit.events,
+        "audit_events": audit.items,
         "audit_more": audit.next_cursor is not None,
         "role_choices": Membership.Role.choices,
         "public_url": settings.PUBLIC_URL,

@@ -481,7 +481,9 @@ def test_a_credential_helper_signs_and_verifies(
 
     docker_config({"credHelpers": {private_registry: "sptest"}, "credsStore": "empty"})
     assert sign(env, ref) == 0
+    capsys.readouterr()
     assert verify(env, ref) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{private_registry}/team/helper@{digest}"
     assert asked.read_text().splitlines()[0] == private_registry
     # A public registry never asks: no helper runs for it.
     calls = len(asked.read_text().splitlines())
@@ -496,7 +498,6 @@ def test_a_credential_helper_signs_and_verifies(
     docker_config({"credsStore": "missing"})
     assert verify(env, ref) == 2
     assert "docker-credential-missing, which is not installed" in capsys.readouterr().err
-    assert digest
 
 
 def app_ref(env: dict[str, Any]) -> str:
