@@ -112,7 +112,7 @@ class LogEntriesApi(RekorView):
         proposed = read_json_body(request)
         accepted = accept_proposed_entry(proposed)
         try:
-            entry, checkpoint = services.entry_submit_answered(kind=REKOR, accepted=accepted)
+            answer = services.entry_submit_answered(kind=REKOR, accepted=accepted)
         except services.DuplicateEntry as dup:
             uuid = selectors.entry_uuid(dup.existing)
             return rekor_error(
@@ -122,7 +122,7 @@ class LogEntriesApi(RekorView):
                     headers={"Location": f"/api/v1/log/entries/{uuid}"},
                 )
             )
-        doc = rekor.entry_document(entry, checkpoint)
+        doc = rekor.entry_document(answer.entry, answer.checkpoint, answer.proof())
         uuid = next(iter(doc))
         return Response(doc, status=201, headers={"Location": f"/api/v1/log/entries/{uuid}"})
 

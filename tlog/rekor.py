@@ -28,11 +28,14 @@ def signed_entry_timestamp(
     return keys.signer_load(log.key_ref).sign(payload)
 
 
-def entry_document(entry: Entry, checkpoint: Checkpoint | None = None) -> dict[str, Any]:
+def entry_document(
+    entry: Entry, checkpoint: Checkpoint | None = None, proof: list[bytes] | None = None
+) -> dict[str, Any]:
     """`{uuid: {body, integratedTime, logID, logIndex, verification}}` for one entry.
 
-    The inclusion proof is against the newest checkpoint of the entry's shard, so the
-    checkpoint's size and root are the proof's (JS recomputes with the checkpoint size).
+    The inclusion proof is against the given checkpoint, else the newest of the entry's
+    shard, so the checkpoint's size and root are the proof's (JS recomputes with the
+    checkpoint size). `proof`, when given, is the entry's proof against `checkpoint`.
     """
     log = entry.log
     if log.fault:  # never serve a faulty log, whoever read its checkpoint
@@ -42,7 +45,8 @@ def entry_document(entry: Entry, checkpoint: Checkpoint | None = None) -> dict[s
         raise LogUnavailable("the entry is not covered by a checkpoint yet")
     body = bytes(entry.body)
     gindex = log.index_offset + entry.index
-    proof = selectors.inclusion_proof(log, entry.index, checkpoint.tree_size)
+    if proof is None:
+        proof = selectors.inclusion_proof(log, entry.index, checkpoint.tree_size)
     doc = {
         "body": base64.b64encode(body).decode(),
         "integratedTime": entry.integrated_time,

@@ -155,8 +155,23 @@ def tiles_fetch(
     return found
 
 
-def subtree_reader(log: Log) -> merkle.SubtreeReader:
-    return tiles.make_tile_reader(lambda wanted: tiles_fetch(log.id, wanted))
+# Per process, per log (its id and random tree id, so a recreated database cannot alias).
+_subtree_caches: dict[tuple[int, int], tiles.SubtreeCache] = {}
+
+
+def subtree_cache(log: Log) -> tiles.SubtreeCache:
+    key = (log.id, log.tree_id)
+    found = _subtree_caches.get(key)
+    if found is None:
+        found = _subtree_caches.setdefault(key, tiles.SubtreeCache())
+    return found
+
+
+def subtree_reader(log: Log, *, cached: bool = True) -> merkle.SubtreeReader:
+    """Subtree hashes from the stored tiles; `cached=False` hashes every tile afresh (the
+    invariant check, which must see what is stored, not what was)."""
+    read = tiles.make_tile_reader(lambda wanted: tiles_fetch(log.id, wanted))
+    return subtree_cache(log).reader(read) if cached else read
 
 
 def tree_root(log: Log, size: int) -> bytes:
@@ -167,8 +182,10 @@ def inclusion_proof(log: Log, index: int, size: int) -> list[bytes]:
     return merkle.inclusion_proof(index, size, subtree_reader(log))
 
 
-def consistency_proof(log: Log, old_size: int, new_size: int) -> list[bytes]:
-    return merkle.consistency_proof(old_size, new_size, subtree_reader(log))
+def consistency_proof(
+    log: Log, old_size: int, new_size: int, *, cached: bool = True
+) -> list[bytes]:
+    return merkle.consistency_proof(old_size, new_size, subtree_reader(log, cached=cached))
 
 
 # --- entries --------------------------------------------------------------------------

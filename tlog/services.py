@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import rfc8785
 from django.conf import settings
@@ -41,7 +41,7 @@ from django.utils import timezone
 
 from sigportal import keys
 from sigportal.db import execute_prepared
-from tlog import selectors
+from tlog import integrator, selectors
 from tlog.core import merkle, note, tiles
 from tlog.errors import LogFaulty, LogUnavailable
 from tlog.kinds import AcceptedEntry
@@ -149,7 +149,7 @@ def log_freeze_and_rotate(*, kind: str, actor: str) -> tuple[Log, Log]:
     """
     with transaction.atomic():
         old = Log.objects.select_for_update().get(pk=selectors.log_active(kind=kind).pk)
-        while _integrate_pending_locked(old):
+        while _integrate_pending_locked(old).consumed:
             pass
         _publish_checkpoint_locked(old)
         old.state = Log.State.FROZEN
@@ -184,14 +184,23 @@ def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
     racing the integration of its twin is dropped by the integrator, and this call then
     returns the twin: the same leaf, at the same index.)
     """
-    return entry_submit_answered(kind=kind, accepted=accepted)[0]
+    return entry_submit_answered(kind=kind, accepted=accepted).entry
 
 
-def entry_submit_answered(*, kind: str, accepted: AcceptedEntry) -> tuple[Entry, Checkpoint]:
-    """entry_submit, with the newest checkpoint of the entry's log (read in the same query
-    as the entry, for the Rekor answer's inclusion proof)."""
+def entry_submit_answered(*, kind: str, accepted: AcceptedEntry) -> integrator.Integrated:
+    """entry_submit, with a checkpoint of the entry's log that covers it (and the means
+    to prove the entry against it: `.proof()`)."""
     log_id, leaf = _queue(kind, accepted)
-    return _await_integration(log_id=log_id, leaf=leaf)
+    deadline = time.monotonic() + AWAIT_SECONDS
+    # Outside a transaction (every request) the entry is committed, so this process's
+    # integrator can see it; inside a caller's transaction no other connection can.
+    if not connection.in_atomic_block:
+        background = integrator.for_log(log_id)
+        answer = background.wait(background.request(leaf), leaf, AWAIT_SECONDS)
+        if answer is not None:
+            return answer
+        # A failed round, or a shard frozen meanwhile: the row-lock path says which.
+    return integrator.Integrated(*_await_integration(log_id=log_id, leaf=leaf, deadline=deadline))
 
 
 def entry_enqueue(*, kind: str, accepted: AcceptedEntry) -> bytes:
@@ -287,7 +296,7 @@ def _insert_pending(
         return cur.rowcount == 1
 
 
-def _await_integration(*, log_id: int, leaf: bytes) -> tuple[Entry, Checkpoint]:
+def _await_integration(*, log_id: int, leaf: bytes, deadline: float) -> tuple[Entry, Checkpoint]:
     """Return the entry once integrated: integrate it ourselves if no one else is.
 
     PostgreSQL, one transaction per round: take the log row lock with SKIP LOCKED.
@@ -298,8 +307,7 @@ def _await_integration(*, log_id: int, leaf: bytes) -> tuple[Entry, Checkpoint]:
     batch. So batches grow with the load instead of every waiter taking the exclusive
     lock in turn.
     """
-    deadline = time.monotonic() + AWAIT_SECONDS
-    while time.monotonic() < deadline:
+    while True:
         try:
             with _integration(log_id):
                 locked = selectors.log_try_lock(log_id)
@@ -319,7 +327,8 @@ def _await_integration(*, log_id: int, leaf: bytes) -> tuple[Entry, Checkpoint]:
         found = selectors.entry_with_checkpoint(log_id, leaf)
         if found is not None:
             return found
-    raise LogUnavailable("the log is busy; the entry is pending and will be integrated")
+        if time.monotonic() >= deadline:
+            raise LogUnavailable("the log is busy; the entry is pending and will be integrated")
 
 
 def _lock_not_available(exc: OperationalError) -> bool:
@@ -341,7 +350,18 @@ def _integration(log_id: int) -> Iterator[None]:
         raise LogFaulty(str(exc)) from None
 
 
-def _integrate_pending_locked(log: Log) -> int:
+@dataclass
+class Round:
+    """What one integration round consumed and committed, for the process's integrator
+    to hand to its waiters (tlog/integrator.py) once the transaction has committed."""
+
+    consumed: int = 0
+    checkpoint: Checkpoint | None = None
+    entries: Mapping[bytes, Entry] = field(default_factory=dict)  # by leaf hash
+    tiles: Mapping[tuple[int, int], bytes] = field(default_factory=dict)  # the new edge
+
+
+def _integrate_pending_locked(log: Log) -> Round:
     if log.fault:
         raise LogFaulty(log.fault)
     if log.state != Log.State.ACTIVE:
@@ -355,7 +375,7 @@ def _integrate_pending_locked(log: Log) -> int:
         )
         rows = cur.fetchall()
     if not rows:
-        return 0
+        return Round()
     pending = [
         _Pending(pk, bytes(leaf), bytes(body), kind, version, keys, at)
         for pk, leaf, body, kind, version, keys, at in rows
@@ -363,15 +383,15 @@ def _integrate_pending_locked(log: Log) -> int:
     # Only the integrator writes Entry, under this lock: this check cannot race.
     logged = selectors.leaves_logged(log, [p.leaf_hash for p in pending])
     fresh = [p for p in pending if p.leaf_hash not in logged]
-    if fresh:
-        _integrate_locked(log, fresh)
+    done = _integrate_locked(log, fresh) if fresh else Round()
+    done.consumed = len(pending)
     with connection.cursor() as cur:
         marks = ", ".join(["%s"] * len(pending))
         cur.execute(
             f"DELETE FROM tlog_pendingentry WHERE id IN ({marks})",  # noqa: S608 - placeholders only
             [p.id for p in pending],
         )
-    return len(pending)
+    return done
 
 
 @dataclass
@@ -388,10 +408,15 @@ class _Pending:
 def log_integrate(*, log_id: int) -> int:
     """Integrate one batch of pending entries, waiting for the log's lock; return how
     many pending entries it consumed (0 when none were pending or the log is frozen)."""
+    return log_integrate_round(log_id=log_id).consumed
+
+
+def log_integrate_round(*, log_id: int) -> Round:
+    """log_integrate, answering what the round committed (once it has committed)."""
     with _integration(log_id):
         log = selectors.log_for_update(log_id)
         if log.state != Log.State.ACTIVE and not log.fault:
-            return 0
+            return Round()
         return _integrate_pending_locked(log)
 
 
@@ -399,12 +424,14 @@ class _Inconsistent(Exception):
     pass
 
 
-def _edge(log: Log) -> dict[tuple[int, int], bytes]:
-    """The right-edge tiles of the log, checked against its last checkpoint."""
+def _edge(log: Log, memo: tiles.SubtreeCache | None = None) -> dict[tuple[int, int], bytes]:
+    """The right-edge tiles of the log, checked against its last checkpoint (hashing
+    what is stored now; `memo` keeps those hashes for the rest of the round)."""
     size = log.tree_size
+    memo = memo or tiles.SubtreeCache()
     try:
         edge = selectors.tiles_fetch(log.id, tiles.edge_tiles(size))
-        root = merkle.tree_root(size, tiles.make_tile_reader(lambda _wanted: edge))
+        root = merkle.tree_root(size, memo.reader(tiles.make_tile_reader(lambda _wanted: edge)))
     except (selectors.TilesMissing, ValueError) as exc:
         raise _Inconsistent(f"stored tiles at size {size} are unusable: {exc}") from None
     if root != bytes(log.root_hash):
@@ -415,15 +442,19 @@ def _edge(log: Log) -> dict[tuple[int, int], bytes]:
     return edge
 
 
-def _integrate_locked(log: Log, pending: Sequence[_Pending]) -> None:
+def _integrate_locked(log: Log, pending: Sequence[_Pending]) -> Round:
     size = log.tree_size
-    edge = _edge(log)
+    # The subtrees the check of the stored edge hashed are the new root's left part.
+    memo = tiles.SubtreeCache()
+    edge = _edge(log, memo)
     changed = tiles.append_leaves(size, edge, [p.leaf_hash for p in pending])
     new_size = size + len(pending)
     merged: Mapping[tuple[int, int], bytes] = {**edge, **changed}
-    new_root = merkle.tree_root(new_size, tiles.make_tile_reader(lambda _wanted: merged))
+    new_root = merkle.tree_root(
+        new_size, memo.reader(tiles.make_tile_reader(lambda _wanted: merged))
+    )
     now = int(time.time())
-    _insert_entries(log, pending, first_index=size, integrated_time=now)
+    ids = _insert_entries(log, pending, first_index=size, integrated_time=now)
     _fault_point("after_entries")
     with connection.cursor() as cur:
         cur.executemany(
@@ -432,7 +463,7 @@ def _integrate_locked(log: Log, pending: Sequence[_Pending]) -> None:
             [(log.id, lv, ix, data) for (lv, ix), data in changed.items()],
         )
     _fault_point("after_tiles")
-    _store_checkpoint(log, new_size, new_root)
+    checkpoint = _store_checkpoint(log, new_size, new_root)
     _fault_point("after_checkpoint")
     with connection.cursor() as cur:
         execute_prepared(
@@ -445,11 +476,29 @@ def _integrate_locked(log: Log, pending: Sequence[_Pending]) -> None:
     _fault_point("before_commit")
     # Commit point 2 is the end of the caller's transaction: entries, tiles, checkpoint,
     # size, and the removal from the pending table become visible together, or not at all.
+    return Round(
+        checkpoint=checkpoint,
+        entries={
+            p.leaf_hash: Entry(
+                id=ids[size + i],
+                log=log,
+                index=size + i,
+                leaf_hash=p.leaf_hash,
+                body=p.body,
+                kind=p.kind,
+                api_version=p.api_version,
+                integrated_time=now,
+            )
+            for i, p in enumerate(pending)
+        },
+        tiles=merged,
+    )
 
 
 def _insert_entries(
     log: Log, pending: Sequence[_Pending], *, first_index: int, integrated_time: int
-) -> None:
+) -> dict[int, int]:
+    """Insert the batch as entries with their search keys; answer their ids by index."""
     indexes = list(range(first_index, first_index + len(pending)))
     with connection.cursor() as cur:
         if settings.IS_POSTGRES:  # one statement for the batch
@@ -458,7 +507,7 @@ def _insert_entries(
                 'INSERT INTO tlog_entry (log_id, "index", leaf_hash, body, kind, api_version,'
                 " integrated_time, submitted_at) SELECT %s, i, l, b, k, v, %s, t FROM unnest("
                 "%s::bigint[], %s::bytea[], %s::bytea[], %s::text[], %s::text[],"
-                " %s::timestamptz[]) AS u(i, l, b, k, v, t)",
+                ' %s::timestamptz[]) AS u(i, l, b, k, v, t) RETURNING "index", id',
                 [
                     log.id,
                     integrated_time,
@@ -470,6 +519,7 @@ def _insert_entries(
                     [p.submitted_at for p in pending],
                 ],
             )
+            ids = dict(cur.fetchall())
         else:
             cur.executemany(
                 'INSERT INTO tlog_entry (log_id, "index", leaf_hash, body, kind, api_version,'
@@ -488,15 +538,15 @@ def _insert_entries(
                     for i, p in zip(indexes, pending, strict=True)
                 ],
             )
+            execute_prepared(
+                cur,
+                'SELECT "index", id FROM tlog_entry WHERE log_id = %s AND "index" >= %s',
+                [log.id, first_index],
+            )
+            ids = dict(cur.fetchall())
         keyed = [(i, json.loads(p.search_keys)) for i, p in zip(indexes, pending, strict=True)]
         if not any(keys for _, keys in keyed):
-            return
-        execute_prepared(
-            cur,
-            'SELECT "index", id FROM tlog_entry WHERE log_id = %s AND "index" >= %s',
-            [log.id, first_index],
-        )
-        ids = dict(cur.fetchall())
+            return ids
         rows = [(ids[i], kind, value) for i, keys in keyed for kind, value in keys]
         if settings.IS_POSTGRES:
             execute_prepared(
@@ -509,6 +559,7 @@ def _insert_entries(
             cur.executemany(
                 "INSERT INTO tlog_searchkey (entry_id, kind, value) VALUES (%s, %s, %s)", rows
             )
+    return ids
 
 
 def pending_vacuum() -> None:

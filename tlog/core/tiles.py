@@ -132,6 +132,47 @@ def make_tile_reader(fetch: TileFetcher) -> SubtreeReader:
     return read
 
 
+class SubtreeCache:
+    """Hashes of complete subtrees of one log, kept across reads.
+
+    A complete subtree's hash never changes, so proofs against any later tree reuse it.
+    Without this, every upload's inclusion proof hashed its partial edge tiles again:
+    about 200 hashes per level for the same left siblings every request shares. Leaves
+    (level 0) are not kept: a tile read gives them without hashing. Bounded: cleared
+    when full (the next reads refill what is in use). Safe across threads under the GIL
+    (single dict operations only).
+    """
+
+    def __init__(self, max_entries: int = 16384) -> None:
+        self._hashes: dict[tuple[int, int], bytes] = {}
+        self._max = max_entries
+
+    def reader(self, read: SubtreeReader) -> SubtreeReader:
+        """`read`, answering the subtrees it answered before from memory. Only for readers
+        of the log this cache belongs to, asked only for complete subtrees (as proofs
+        and roots at sizes up to the tree's are)."""
+        hashes = self._hashes
+
+        def cached(pairs: Sequence[tuple[int, int]]) -> list[bytes]:
+            out: dict[tuple[int, int], bytes] = {}
+            for pair in pairs:
+                known = hashes.get(pair)
+                if known is not None:
+                    out[pair] = known
+            missing = [p for p in dict.fromkeys(pairs) if p not in out]
+            if missing:
+                fresh = dict(zip(missing, read(missing), strict=True))
+                out.update(fresh)
+                if len(hashes) + len(fresh) > self._max:
+                    hashes.clear()
+                for pair, value in fresh.items():
+                    if pair[0] > 0 and len(hashes) < self._max:
+                        hashes[pair] = value
+            return [out[p] for p in pairs]
+
+        return cached
+
+
 def edge_tiles(size: int) -> list[tuple[int, int, int]]:
     """Return ``(level, index, width)`` of the partial tile at each level of a tree of ``size``.
 

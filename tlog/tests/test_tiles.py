@@ -20,6 +20,7 @@ from tlog.core.merkle import (
 from tlog.core.tiles import (
     ENTRIES_LEVEL,
     TILE_BYTES,
+    SubtreeCache,
     append_leaves,
     decode_entry_bundle,
     edge_tiles,
@@ -378,3 +379,47 @@ def test_entry_bundle_limits() -> None:
         decode_entry_bundle(b"\x00\x01a\x00")
     with pytest.raises(ValueError, match="inside entry 1"):
         decode_entry_bundle(b"\x00\x01a\x00\x05abc")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(st.integers(1, 600), min_size=1, max_size=6),
+    capacity=st.sampled_from([4, 64, 16384]),
+    data=st.data(),
+)
+def test_a_subtree_cache_answers_as_the_tiles_do_while_the_log_grows(
+    batches: list[int], capacity: int, data: st.DataObject
+) -> None:
+    """One cache kept across appends (as each process keeps one per log): every root and
+    proof through it equals the reference tree's, whatever it remembered or forgot."""
+    store = TileStore()
+    cache = SubtreeCache(max_entries=capacity)
+    for batch in batches:
+        batch = min(batch, len(ALL_LEAVES) - store.size)
+        if batch == 0:
+            break
+        store.append(ALL_LEAVES[store.size : store.size + batch])
+        size = store.size
+        read = cache.reader(make_tile_reader(store.fetch))
+        for _ in range(3):
+            index = data.draw(st.integers(0, size - 1), label="index")
+            at = data.draw(st.integers(index + 1, size), label="tree size")
+            assert inclusion_proof(index, at, read) == REF.path(index, at)
+            old = data.draw(st.integers(1, at), label="old size")
+            assert consistency_proof(old, at, read) == REF.proof(old, at)
+            assert tree_root(at, read) == REF.root(at)
+        assert len(cache._hashes) <= capacity
+
+
+def test_a_subtree_cache_spares_the_hashing_of_shared_siblings() -> None:
+    store = TileStore()
+    store.append(ALL_LEAVES[:1000])
+    cache = SubtreeCache()
+    read = cache.reader(make_tile_reader(store.fetch))
+    inclusion_proof(998, 1000, read)
+    fetches = len(store.fetches)
+    # The next leaf's proof shares every sibling above the leaves' level: only the leaf
+    # level is read from a tile again.
+    assert inclusion_proof(999, 1000, read) == REF.path(999, 1000)
+    assert len(store.fetches) == fetches + 1
+    assert all(level == 0 for level, _, _ in store.fetches[-1])
