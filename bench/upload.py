@@ -199,8 +199,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--web-workers", type=int, default=4)
-    parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=16)
     parser.add_argument(
         "--max-rate", type=float, default=1500, help="entries signed up front per second of run"
     )

@@ -55,7 +55,11 @@ class LogIntegrator:
 
     def __init__(self, log_id: int) -> None:
         self.log_id = log_id
-        self._cond = threading.Condition()
+        lock = threading.Lock()
+        # Two conditions on one lock: a request wakes only the thread, and a finished
+        # round the waiters (with one condition, every request woke every waiter).
+        self._work = threading.Condition(lock)
+        self._finished = threading.Condition(lock)
         self._requested = 0  # tickets handed out
         self._done = 0  # every ticket up to this one was covered by a finished round
         self._failed_through = 0  # ... and those up to this one by a failed round
@@ -66,7 +70,7 @@ class LogIntegrator:
     def request(self, leaf: bytes) -> int:
         """Ask for a round that starts after now, for an entry whose insert has
         committed; answer the ticket to wait on."""
-        with self._cond:
+        with self._work:
             self._watched[leaf] = None
             self._requested += 1
             if self._thread is None or not self._thread.is_alive():
@@ -74,7 +78,7 @@ class LogIntegrator:
                     target=self._run, name=f"tlog-integrator-{self.log_id}", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify_all()
+            self._work.notify()
             return self._requested
 
     def wait(self, ticket: int, leaf: bytes, timeout: float) -> Integrated | None:
@@ -82,8 +86,8 @@ class LogIntegrator:
         covering it; None if that round failed, `timeout` passed, or the entry is not in
         the log yet (a shard frozen meanwhile): the caller then falls back to the
         row-lock path."""
-        with self._cond:
-            finished = self._cond.wait_for(lambda: self._done >= ticket, timeout)
+        with self._finished:
+            finished = self._finished.wait_for(lambda: self._done >= ticket, timeout)
             mine = self._watched.pop(leaf, None)
             if not finished or ticket <= self._failed_through:
                 return None
@@ -101,12 +105,12 @@ class LogIntegrator:
         from tlog import services  # services imports this module
 
         while True:
-            with self._cond:
-                if not self._cond.wait_for(self._wanted, _IDLE_SECONDS):
+            with self._work:
+                if not self._work.wait_for(self._wanted, _IDLE_SECONDS):
                     # Idle: give the connection back (PostgreSQL's DROP DATABASE, for
                     # one, waits only 5 s for other sessions to leave).
                     connection.close()
-                    self._cond.wait_for(self._wanted)
+                    self._work.wait_for(self._wanted)
                 target = self._requested
             ok = True
             try:
@@ -119,18 +123,18 @@ class LogIntegrator:
                 ok = False
                 logger.exception("background integration of log %s failed", self.log_id)
                 connection.close()  # a broken connection is opened afresh next round
-            with self._cond:
+            with self._finished:
                 self._done = target
                 if not ok:
                     self._failed_through = target
-                self._cond.notify_all()
+                self._finished.notify_all()
             if not ok:
                 time.sleep(_RETRY_PAUSE_SECONDS)
 
     def _hand_over(self, done: Round) -> None:
         if not done.entries:
             return
-        with self._cond:
+        with self._work:
             for leaf, entry in done.entries.items():
                 if leaf in self._watched:
                     self._watched[leaf] = (entry, done)
