@@ -1,25 +1,25 @@
-"""Each web process's integrator: one background thread per log that integrates what
-this process's requests queued, so that the requests themselves only wait.
+"""Each web process's integrator: one background thread per log that integrates the
+entries this process's requests hand it, so that the requests themselves only wait.
 
 Why a thread, and not each request integrating or waiting on the log's row lock itself
 (`services._await_integration`, which stays as the fallback): with 16 or 64 requests in
 flight, every waiter went round the lock in its own transaction (BEGIN, SET, SELECT ...
 SKIP LOCKED or FOR SHARE, COMMIT, then a read), and all of them woke at every commit.
-Here one thread per process takes the lock in turn with the other processes' threads,
-integrates everything pending (any process's: the group commit), and wakes this
-process's waiters in memory, with the entry, its checkpoint and the new edge tiles to
-prove it from. A request costs one INSERT and a wait on a condition variable; a read only
-when another process's round took its entry.
+Here a request hands its verified entry to its process's thread in memory and waits on a
+condition variable. The thread takes the log's row lock in turn with the other processes'
+threads, integrates everything it holds plus whatever is in the pending table (entries
+queued in a caller's transaction, or left by a dead process) in one tree update and one
+checkpoint signature, commits, and hands each waiter its entry, the checkpoint and the
+round's edge tiles to prove it from. A request costs no statement of its own.
 
-The guarantee a waiter gets (`wait`): a round that began after its `request()`
-took the log's lock, read the pending table after the waiter's entry was committed, and
-consumed it (or some other process's round did, before). A round that consumed fewer
-than a full batch left nothing pending that was committed before it began.
+The entry is never stored as pending: it is durable only when its round commits, and the
+request answers only after that. A process that dies first loses entries nobody was told
+were logged (their clients see the connection drop and retry).
 
-Failure: a round that raises (database gone, log faulty or frozen) still ends the waits
-it covered, with `wait` answering None: the waiter falls back to the row-lock
-path, which reports the error itself. Nothing here is durable or needs to be: a process
-that dies leaves its entries pending for the `integrate_pending` beat task.
+Failure: a round that raises (database gone, log faulty), or finds the shard frozen,
+answers its waiters None: they fall back to the pending table and the row-lock path,
+which integrates the entry or reports the error itself. Nothing handed over is lost
+silently: a waiter either gets its entry, a duplicate, or the fallback.
 """
 
 from __future__ import annotations
@@ -31,15 +31,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import connection
 
 from tlog import selectors
 from tlog.core import merkle, tiles
+from tlog.errors import DuplicateEntry
 from tlog.models import Checkpoint, Entry, Log
 
 if TYPE_CHECKING:
-    from tlog.services import Round
+    from tlog.services import Pending, Round
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,17 @@ logger = logging.getLogger(__name__)
 _RETRY_PAUSE_SECONDS = 0.5
 # A thread with nothing to do for this long closes its database connection.
 _IDLE_SECONDS = 2.0
+
+
+class _Slot:
+    """One request's entry and, once its round has ended, the answer."""
+
+    __slots__ = ("answer", "ended", "item")
+
+    def __init__(self, item: Pending) -> None:
+        self.item = item
+        self.ended = False
+        self.answer: Integrated | DuplicateEntry | None = None
 
 
 class LogIntegrator:
@@ -60,84 +71,71 @@ class LogIntegrator:
         # round the waiters (with one condition, every request woke every waiter).
         self._work = threading.Condition(lock)
         self._finished = threading.Condition(lock)
-        self._requested = 0  # tickets handed out
-        self._done = 0  # every ticket up to this one was covered by a finished round
-        self._failed_through = 0  # ... and those up to this one by a failed round
-        # The leaves this process's requests wait for, and what their round committed.
-        self._watched: dict[bytes, tuple[Entry, Round] | None] = {}
+        self._queue: list[_Slot] = []
         self._thread: threading.Thread | None = None
 
-    def request(self, leaf: bytes) -> int:
-        """Ask for a round that starts after now, for an entry whose insert has
-        committed; answer the ticket to wait on."""
+    def submit(self, item: Pending, timeout: float) -> Integrated | DuplicateEntry | None:
+        """Hand over a verified entry and wait for the round that takes it: the entry
+        integrated and covered by the round's checkpoint, or DuplicateEntry (the leaf was
+        logged before, or by another request in the same round), or None when the round
+        failed, found the shard frozen, or `timeout` passed (the caller falls back)."""
+        slot = _Slot(item)
         with self._work:
-            self._watched[leaf] = None
-            self._requested += 1
+            self._queue.append(slot)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name=f"tlog-integrator-{self.log_id}", daemon=True
                 )
                 self._thread.start()
             self._work.notify()
-            return self._requested
-
-    def wait(self, ticket: int, leaf: bytes, timeout: float) -> Integrated | None:
-        """The entry once the round covering `ticket` has committed, with a checkpoint
-        covering it; None if that round failed, `timeout` passed, or the entry is not in
-        the log yet (a shard frozen meanwhile): the caller then falls back to the
-        row-lock path."""
         with self._finished:
-            finished = self._finished.wait_for(lambda: self._done >= ticket, timeout)
-            mine = self._watched.pop(leaf, None)
-            if not finished or ticket <= self._failed_through:
+            if not self._finished.wait_for(lambda: slot.ended, timeout):
+                if slot in self._queue:
+                    self._queue.remove(slot)
+                # else a round holds it: if that round commits, the fallback finds the
+                # leaf logged and answers with it (the pending copy is dropped)
                 return None
-        if mine is None:  # another process's round took it: read it from the store
-            found = selectors.entry_with_checkpoint(self.log_id, leaf)
-            return None if found is None else Integrated(*found)
-        entry, done = mine
-        assert done.checkpoint is not None
-        return Integrated(entry, done.checkpoint, done.tiles)
-
-    def _wanted(self) -> bool:
-        return self._requested > self._done
+            return slot.answer
 
     def _run(self) -> None:
         from tlog import services  # services imports this module
 
         while True:
             with self._work:
-                if not self._work.wait_for(self._wanted, _IDLE_SECONDS):
+                if not self._work.wait_for(lambda: self._queue, _IDLE_SECONDS):
                     # Idle: give the connection back (PostgreSQL's DROP DATABASE, for
                     # one, waits only 5 s for other sessions to leave).
                     connection.close()
-                    self._work.wait_for(self._wanted)
-                target = self._requested
+                    self._work.wait_for(lambda: self._queue)
+                slots, self._queue = self._queue, []
             ok = True
             try:
-                while True:
-                    done = services.log_integrate_round(log_id=self.log_id)  # committed
-                    self._hand_over(done)
-                    if done.consumed < settings.TLOG_MAX_BATCH:
-                        break  # else more may have been pending when it began
+                done = services.log_integrate_round(
+                    log_id=self.log_id, handed=[slot.item for slot in slots]
+                )
+                self._answer(slots, done)
             except Exception:  # any failure ends these waits; the waiters fall back
                 ok = False
                 logger.exception("background integration of log %s failed", self.log_id)
                 connection.close()  # a broken connection is opened afresh next round
             with self._finished:
-                self._done = target
-                if not ok:
-                    self._failed_through = target
+                for slot in slots:
+                    slot.ended = True
                 self._finished.notify_all()
             if not ok:
                 time.sleep(_RETRY_PAUSE_SECONDS)
 
-    def _hand_over(self, done: Round) -> None:
-        if not done.entries:
+    @staticmethod
+    def _answer(slots: list[_Slot], done: Round) -> None:
+        if done.log is None:  # the shard was frozen: nothing was integrated
             return
-        with self._work:
-            for leaf, entry in done.entries.items():
-                if leaf in self._watched:
-                    self._watched[leaf] = (entry, done)
+        for slot in slots:
+            leaf = slot.item.leaf_hash
+            if id(slot.item) in done.integrated:
+                assert done.checkpoint is not None
+                slot.answer = Integrated(done.entries[leaf], done.checkpoint, done.tiles)
+            else:
+                slot.answer = DuplicateEntry(Entry(log=done.log, leaf_hash=leaf))
 
 
 def _reader(log: Log, held: Mapping[tuple[int, int], bytes]) -> merkle.SubtreeReader:

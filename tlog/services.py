@@ -2,18 +2,24 @@
 
 Failure model (STYLE.md habit 5), for one upload:
 
-1. `entry_submit` commits the entry to `PendingEntry` with its search keys.
-   A crash after this point leaves a pending entry: no index, not in the tree, not served.
-   The `integrate_pending` beat task (or the next upload) integrates it; nothing is lost,
-   the uploader just never got its answer.
+1. A request (outside any transaction) hands its verified entry to its process's
+   integrator thread in memory (tlog/integrator.py); nothing is stored yet. A crash now
+   loses an entry nobody was told was logged: the client's connection drops and it
+   retries. Entries queued inside a caller's transaction (`entry_enqueue`, the portal's
+   audit events), and requests whose round failed or found the shard frozen, are
+   committed to `PendingEntry` with their search keys instead: a crash after that leaves
+   a pending entry (no index, not in the tree, not served) that the `integrate_pending`
+   beat task or the next round integrates; nothing is lost, the uploader just never got
+   its answer.
 2. The integrator locks the log row (one integrator per log: PostgreSQL row lock; under
-   SQLite the write lock plus a process lock), writes a batch of pending entries to
-   `Entry` with the next indexes and their search keys, appends their hashes to the
-   tiles, signs a checkpoint over the new root and stores it, moves the log's size and
-   root and deletes the batch from `PendingEntry`, all in ONE transaction. A crash
-   anywhere inside leaves the previous tree untouched and the entries pending: no gap,
-   no fork, no index handed out twice. A checkpoint signed in a transaction that then
-   fails never leaves the process. `Entry` is insert-only.
+   SQLite the write lock plus a process lock), writes the entries it was handed and a
+   batch of pending ones to `Entry` with the next indexes and their search keys, appends
+   their hashes to the tiles, signs a checkpoint over the new root and stores it, moves
+   the log's size and root and deletes the batch from `PendingEntry`, all in ONE
+   transaction. A crash anywhere inside leaves the previous tree untouched (the pending
+   entries still pending, the handed ones unanswered): no gap, no fork, no index handed
+   out twice. A checkpoint signed in a transaction that then fails never leaves the
+   process. `Entry` is insert-only. Only after this commit does any request answer.
 3. Before appending, the integrator recomputes the root of the stored tiles and refuses
    to go on (and marks the log faulty, so it is no longer served) if it differs from the
    last checkpoint: it never signs a checkpoint inconsistent with the last one.
@@ -43,14 +49,9 @@ from sigportal import keys
 from sigportal.db import execute_prepared
 from tlog import integrator, selectors
 from tlog.core import merkle, note, tiles
-from tlog.errors import LogFaulty, LogUnavailable
+from tlog.errors import DuplicateEntry, LogFaulty, LogUnavailable
 from tlog.kinds import AcceptedEntry
 from tlog.models import Checkpoint, Entry, Log, LogEvent, PendingEntry
-
-
-@dataclass
-class DuplicateEntry(Exception):
-    existing: Entry
 
 
 # Test hook for fault injection: called with the name of each point inside the
@@ -189,18 +190,40 @@ def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
 
 def entry_submit_answered(*, kind: str, accepted: AcceptedEntry) -> integrator.Integrated:
     """entry_submit, with a checkpoint of the entry's log that covers it (and the means
-    to prove the entry against it: `.proof()`)."""
-    log_id, leaf = _queue(kind, accepted)
+    to prove the entry against it: `.proof()`).
+
+    Outside a transaction (every request) the entry goes to this process's integrator in
+    memory and is answered once its round commits (commit point 2 directly: module
+    docstring). Inside a caller's transaction, or when that round failed or found the
+    shard frozen, it goes through the pending table and the row-lock path.
+    """
     deadline = time.monotonic() + AWAIT_SECONDS
-    # Outside a transaction (every request) the entry is committed, so this process's
-    # integrator can see it; inside a caller's transaction no other connection can.
     if not connection.in_atomic_block:
-        background = integrator.for_log(log_id)
-        answer = background.wait(background.request(leaf), leaf, AWAIT_SECONDS)
-        if answer is not None:
+        log_id = _active_log_ids.get(kind)
+        if log_id is None:
+            log_id = _active_log_ids[kind] = selectors.log_active(kind=kind).id
+        answer = integrator.for_log(log_id).submit(_pending(accepted), AWAIT_SECONDS)
+        if isinstance(answer, integrator.Integrated):
             return answer
-        # A failed round, or a shard frozen meanwhile: the row-lock path says which.
+        if isinstance(answer, DuplicateEntry):
+            raise answer
+    log_id, leaf = _queue(kind, accepted)
     return integrator.Integrated(*_await_integration(log_id=log_id, leaf=leaf, deadline=deadline))
+
+
+def _search_keys(accepted: AcceptedEntry) -> list[list[str]]:
+    return [[k.kind, k.value] for k in accepted.search_keys if _indexable(k.value)]
+
+
+def _pending(accepted: AcceptedEntry) -> Pending:
+    return Pending(
+        leaf_hash=merkle.leaf_hash(accepted.canonical_body),
+        body=accepted.canonical_body,
+        kind=accepted.kind,
+        api_version=accepted.api_version,
+        search_keys=json.dumps(_search_keys(accepted)),
+        submitted_at=timezone.now(),
+    )
 
 
 def entry_enqueue(*, kind: str, accepted: AcceptedEntry) -> bytes:
@@ -231,7 +254,7 @@ _active_log_ids: dict[str, int] = {}
 
 def _queue(kind: str, accepted: AcceptedEntry) -> tuple[int, bytes]:
     leaf = merkle.leaf_hash(accepted.canonical_body)
-    search = [[k.kind, k.value] for k in accepted.search_keys if _indexable(k.value)]
+    search = _search_keys(accepted)
     for _ in range(3):  # a shard rotation may freeze the log between lookup and insert
         log_id = _active_log_ids.get(kind)
         if log_id is None:
@@ -355,13 +378,17 @@ class Round:
     """What one integration round consumed and committed, for the process's integrator
     to hand to its waiters (tlog/integrator.py) once the transaction has committed."""
 
-    consumed: int = 0
+    log: Log | None = None  # the log as the round found it, None if it did not run
+    consumed: int = 0  # pending-table rows taken
+    integrated: set[int] = field(default_factory=set)  # id() of each Pending logged now
     checkpoint: Checkpoint | None = None
     entries: Mapping[bytes, Entry] = field(default_factory=dict)  # by leaf hash
     tiles: Mapping[tuple[int, int], bytes] = field(default_factory=dict)  # the new edge
 
 
-def _integrate_pending_locked(log: Log) -> Round:
+def _integrate_pending_locked(log: Log, handed: Sequence[Pending] = ()) -> Round:
+    """Integrate a batch from the pending table, and the entries a process's integrator
+    `handed` over from memory (never stored as pending: see the module docstring)."""
     if log.fault:
         raise LogFaulty(log.fault)
     if log.state != Log.State.ACTIVE:
@@ -374,35 +401,47 @@ def _integrate_pending_locked(log: Log) -> Round:
             [log.id, settings.TLOG_MAX_BATCH],
         )
         rows = cur.fetchall()
-    if not rows:
+    if not rows and not handed:
         return Round()
     pending = [
-        _Pending(pk, bytes(leaf), bytes(body), kind, version, keys, at)
+        Pending(bytes(leaf), bytes(body), kind, version, keys, at, pk)
         for pk, leaf, body, kind, version, keys, at in rows
     ]
-    # Only the integrator writes Entry, under this lock: this check cannot race.
-    logged = selectors.leaves_logged(log, [p.leaf_hash for p in pending])
-    fresh = [p for p in pending if p.leaf_hash not in logged]
+    batch = [*pending, *handed]
+    # Only the integrator writes Entry, under this lock: this check cannot race. A leaf
+    # logged before, or twice in this batch, is integrated once (the first comes first).
+    seen = selectors.leaves_logged(log, [p.leaf_hash for p in batch])
+    fresh = []
+    for p in batch:
+        if p.leaf_hash not in seen:
+            seen.add(p.leaf_hash)
+            fresh.append(p)
     done = _integrate_locked(log, fresh) if fresh else Round()
+    done.log = log
     done.consumed = len(pending)
-    with connection.cursor() as cur:
-        marks = ", ".join(["%s"] * len(pending))
-        cur.execute(
-            f"DELETE FROM tlog_pendingentry WHERE id IN ({marks})",  # noqa: S608 - placeholders only
-            [p.id for p in pending],
-        )
+    done.integrated = {id(p) for p in fresh}
+    if pending:
+        with connection.cursor() as cur:
+            marks = ", ".join(["%s"] * len(pending))
+            cur.execute(
+                f"DELETE FROM tlog_pendingentry WHERE id IN ({marks})",  # noqa: S608 - placeholders only
+                [p.id for p in pending],
+            )
     return done
 
 
-@dataclass
-class _Pending:
-    id: int
+@dataclass(eq=False)
+class Pending:
+    """An entry waiting for integration: a pending-table row (with its id), or one a
+    process's integrator holds in memory (id None)."""
+
     leaf_hash: bytes
     body: bytes
     kind: str
     api_version: str
-    search_keys: str
+    search_keys: str  # JSON: [[kind, value], ...]
     submitted_at: object
+    id: int | None = None
 
 
 def log_integrate(*, log_id: int) -> int:
@@ -411,13 +450,14 @@ def log_integrate(*, log_id: int) -> int:
     return log_integrate_round(log_id=log_id).consumed
 
 
-def log_integrate_round(*, log_id: int) -> Round:
-    """log_integrate, answering what the round committed (once it has committed)."""
+def log_integrate_round(*, log_id: int, handed: Sequence[Pending] = ()) -> Round:
+    """log_integrate, with entries handed over from memory, answering what the round
+    committed (once it has committed). Nothing handed is integrated into a frozen log."""
     with _integration(log_id):
         log = selectors.log_for_update(log_id)
         if log.state != Log.State.ACTIVE and not log.fault:
             return Round()
-        return _integrate_pending_locked(log)
+        return _integrate_pending_locked(log, handed)
 
 
 class _Inconsistent(Exception):
@@ -442,7 +482,7 @@ def _edge(log: Log, memo: tiles.SubtreeCache | None = None) -> dict[tuple[int, i
     return edge
 
 
-def _integrate_locked(log: Log, pending: Sequence[_Pending]) -> Round:
+def _integrate_locked(log: Log, pending: Sequence[Pending]) -> Round:
     size = log.tree_size
     # The subtrees the check of the stored edge hashed are the new root's left part.
     memo = tiles.SubtreeCache()
@@ -496,7 +536,7 @@ def _integrate_locked(log: Log, pending: Sequence[_Pending]) -> Round:
 
 
 def _insert_entries(
-    log: Log, pending: Sequence[_Pending], *, first_index: int, integrated_time: int
+    log: Log, pending: Sequence[Pending], *, first_index: int, integrated_time: int
 ) -> dict[int, int]:
     """Insert the batch as entries with their search keys; answer their ids by index."""
     indexes = list(range(first_index, first_index + len(pending)))

@@ -1,6 +1,6 @@
 """Each process's background integrator (tlog/integrator.py), with committed data: the
-requests of several threads answered from its rounds, and a failed round falling back to
-the row-lock path without losing the entry."""
+requests of several threads answered from its rounds, duplicates, a frozen shard, and a
+failed round falling back to the row-lock path without losing the entry."""
 
 from __future__ import annotations
 
@@ -18,15 +18,24 @@ from tlog.tests.test_sequencer import InjectedCrash, accepted
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _submit_all(numbers: list[int]) -> list[integrator.Integrated]:
+@pytest.fixture(autouse=True)
+def _fresh_shard_lookup(monkeypatch):
+    # Each test's logs are new (the tables are emptied between these tests): forget the
+    # active shard ids earlier tests cached in this process.
+    monkeypatch.setattr(services, "_active_log_ids", {})
+
+
+def _submit_all(
+    numbers: list[int], errors: list[BaseException] | None = None
+) -> list[integrator.Integrated]:
     answers: list[integrator.Integrated] = []
-    errors: list[BaseException] = []
+    failed: list[BaseException] = [] if errors is None else errors
 
     def one(n: int) -> None:
         try:
             answers.append(services.entry_submit_answered(kind="rekor", accepted=accepted(n)))
-        except BaseException as exc:  # reported by the assertion below
-            errors.append(exc)
+        except BaseException as exc:  # reported by the assertion below, or to the caller
+            failed.append(exc)
         finally:
             connection.close()
 
@@ -35,7 +44,8 @@ def _submit_all(numbers: list[int]) -> list[integrator.Integrated]:
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert errors == []
+    if errors is None:
+        assert failed == []
     return answers
 
 
@@ -87,3 +97,31 @@ def test_a_failed_background_round_falls_back_and_loses_nothing(monkeypatch):
     )
     assert Entry.objects.get(log=log, index=1).body == b'{"n":7}'
     assert log_check(Log.objects.get(pk=log.id)) == []
+
+
+def test_the_same_leaf_from_many_requests_is_logged_once_and_the_rest_are_duplicates():
+    log = services.log_create(kind=Log.Kind.REKOR)
+    errors: list[BaseException] = []
+    answers = _submit_all([5] * 8, errors)
+    assert len(answers) == 1 and len(errors) == 7
+    assert all(isinstance(e, services.DuplicateEntry) for e in errors)
+    assert {e.existing.leaf_hash for e in errors} == {merkle.leaf_hash(b'{"n":5}')}
+    assert Entry.objects.filter(log=log).count() == 2  # the genesis entry and one
+    with pytest.raises(services.DuplicateEntry):  # logged before: a duplicate at once
+        services.entry_submit_answered(kind="rekor", accepted=accepted(5))
+    assert log_check(Log.objects.get(pk=log.id)) == []
+
+
+def test_a_shard_frozen_under_the_integrator_sends_the_entry_to_the_new_one():
+    old = services.log_create(kind=Log.Kind.REKOR)
+    first = services.entry_submit_answered(kind="rekor", accepted=accepted(1))
+    assert first.entry.log_id == old.id and first.tiles is not None
+    services.log_freeze_and_rotate(kind="rekor", actor="test")
+    # This process still names the frozen shard: its round integrates nothing there, and
+    # the fallback finds the active shard.
+    again = services.entry_submit_answered(kind="rekor", accepted=accepted(1))
+    new = Log.objects.get(kind=Log.Kind.REKOR, state=Log.State.ACTIVE)
+    assert again.entry.log_id == new.id
+    assert not Entry.objects.filter(log=old, index__gt=1).exists()
+    for log in Log.objects.all():
+        assert log_check(log) == []
