@@ -10,16 +10,18 @@ condition variable. The thread takes the log's row lock in turn with the other p
 threads, integrates everything it holds plus whatever is in the pending table (entries
 queued in a caller's transaction, or left by a dead process) in one tree update and one
 checkpoint signature, commits, and hands each waiter its entry, the checkpoint and the
-round's edge tiles to prove it from. A request costs no statement of its own.
+round's edge tiles to prove it from. A request runs no statement of its own beyond, at
+most, reading a tile its proof needs that is neither in the round nor cached.
 
 The entry is never stored as pending: it is durable only when its round commits, and the
 request answers only after that. A process that dies first loses entries nobody was told
 were logged (their clients see the connection drop and retry).
 
-Failure: a round that raises (database gone, log faulty), or finds the shard frozen,
-answers its waiters None: they fall back to the pending table and the row-lock path,
-which integrates the entry or reports the error itself. Nothing handed over is lost
-silently: a waiter either gets its entry, a duplicate, or the fallback.
+Failure: a round that raises (database gone, log faulty), finds the shard frozen, or
+outlasts the request's hand-off timeout answers its waiters None. A waiter then first
+looks for its entry in the log (the round may have committed it, its answer lost), and
+otherwise falls back to the pending table and the row-lock path, which integrates the
+entry or reports the error itself. Nothing handed over is lost silently.
 """
 
 from __future__ import annotations
@@ -81,19 +83,20 @@ class LogIntegrator:
         failed, found the shard frozen, or `timeout` passed (the caller falls back)."""
         slot = _Slot(item)
         with self._work:
-            self._queue.append(slot)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
+                thread = threading.Thread(
                     target=self._run, name=f"tlog-integrator-{self.log_id}", daemon=True
                 )
-                self._thread.start()
+                thread.start()  # before the slot is queued: a failure here queues nothing
+                self._thread = thread
+            self._queue.append(slot)
             self._work.notify()
         with self._finished:
             if not self._finished.wait_for(lambda: slot.ended, timeout):
                 if slot in self._queue:
                     self._queue.remove(slot)
-                # else a round holds it: if that round commits, the fallback finds the
-                # leaf logged and answers with it (the pending copy is dropped)
+                # else a round holds it: the caller first looks for the entry in the
+                # log (that round may have committed it), then falls back
                 return None
             return slot.answer
 
@@ -102,26 +105,30 @@ class LogIntegrator:
 
         while True:
             with self._work:
-                if not self._work.wait_for(lambda: self._queue, _IDLE_SECONDS):
-                    # Idle: give the connection back (PostgreSQL's DROP DATABASE, for
-                    # one, waits only 5 s for other sessions to leave).
-                    connection.close()
+                idle = not self._work.wait_for(lambda: self._queue, _IDLE_SECONDS)
+            if idle:
+                # Give the connection back (PostgreSQL's DROP DATABASE, for one, waits
+                # only 5 s for other sessions to leave), outside the lock.
+                _close_connection()
+                with self._work:
                     self._work.wait_for(lambda: self._queue)
+            with self._work:
                 slots, self._queue = self._queue, []
-            ok = True
+            ok = False
             try:
                 done = services.log_integrate_round(
                     log_id=self.log_id, handed=[slot.item for slot in slots]
                 )
                 self._answer(slots, done)
+                ok = True
             except Exception:  # any failure ends these waits; the waiters fall back
-                ok = False
                 logger.exception("background integration of log %s failed", self.log_id)
-                connection.close()  # a broken connection is opened afresh next round
-            with self._finished:
-                for slot in slots:
-                    slot.ended = True
-                self._finished.notify_all()
+                _close_connection()  # a broken connection is opened afresh next round
+            finally:  # whatever happened, no waiter of this round waits on
+                with self._finished:
+                    for slot in slots:
+                        slot.ended = True
+                    self._finished.notify_all()
             if not ok:
                 time.sleep(_RETRY_PAUSE_SECONDS)
 
@@ -136,6 +143,13 @@ class LogIntegrator:
                 slot.answer = Integrated(done.entries[leaf], done.checkpoint, done.tiles)
             else:
                 slot.answer = DuplicateEntry(Entry(log=done.log, leaf_hash=leaf))
+
+
+def _close_connection() -> None:
+    try:
+        connection.close()
+    except Exception:  # a connection that cannot even close is dropped all the same
+        logger.exception("closing the integrator's database connection failed")
 
 
 def _reader(log: Log, held: Mapping[tuple[int, int], bytes]) -> merkle.SubtreeReader:

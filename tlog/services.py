@@ -65,6 +65,13 @@ _process_lock = threading.Lock()
 # How long an upload waits for its entry before answering 503 (the entry stays pending
 # and is integrated later; the client may retry and gets a 409 with its location).
 AWAIT_SECONDS = 60.0
+# How long of that a request waits for its process's integrator thread before falling
+# back to the pending table and the row lock (a thread stuck on a dead connection must
+# not hold every upload of its process for the whole minute).
+HANDOFF_SECONDS = 25.0
+# No statement of an integration runs longer than this (a round's statements take
+# milliseconds; a connection that stopped answering must not hang the integrator).
+STATEMENT_TIMEOUT = "30s"
 # A lock wait longer than this means a stuck integrator (or a partitioned connection
 # idle in its transaction): fail the request rather than hang a web worker.
 LOCK_TIMEOUT = "20s"
@@ -181,9 +188,10 @@ def _indexable(value: str) -> bool:
 def entry_submit(*, kind: str, accepted: AcceptedEntry) -> Entry:
     """Store a verified entry and return it integrated and covered by a checkpoint.
 
-    Raises DuplicateEntry when the same leaf is already logged or pending. (A duplicate
-    racing the integration of its twin is dropped by the integrator, and this call then
-    returns the twin: the same leaf, at the same index.)
+    Raises DuplicateEntry when the same leaf is already logged, pending, or handed over
+    by another request in the same round. (A pending duplicate racing the integration of
+    its twin is dropped by the integrator, and this call then returns the twin: the same
+    leaf, at the same index.)
     """
     return entry_submit_answered(kind=kind, accepted=accepted).entry
 
@@ -202,11 +210,19 @@ def entry_submit_answered(*, kind: str, accepted: AcceptedEntry) -> integrator.I
         log_id = _active_log_ids.get(kind)
         if log_id is None:
             log_id = _active_log_ids[kind] = selectors.log_active(kind=kind).id
-        answer = integrator.for_log(log_id).submit(_pending(accepted), AWAIT_SECONDS)
+        pending = _pending(accepted)
+        answer = integrator.for_log(log_id).submit(pending, HANDOFF_SECONDS)
         if isinstance(answer, integrator.Integrated):
             return answer
         if isinstance(answer, DuplicateEntry):
             raise answer
+        # The round failed, found the shard frozen, or is still running. It may have
+        # committed the entry all the same (a timeout, or a COMMIT whose answer was lost):
+        # then it is logged and covered by the checkpoint read with it. (In a shard
+        # frozen since, a leaf may be logged again in the active one, as in `_queue`.)
+        found = selectors.entry_with_checkpoint(log_id, pending.leaf_hash)
+        if found is not None and found[0].log.state == Log.State.ACTIVE:
+            return integrator.Integrated(*found)
     log_id, leaf = _queue(kind, accepted)
     return integrator.Integrated(*_await_integration(log_id=log_id, leaf=leaf, deadline=deadline))
 
@@ -366,7 +382,12 @@ def _integration(log_id: int) -> Iterator[None]:
         with _integrator_guard(), transaction.atomic():
             if settings.IS_POSTGRES:
                 with connection.cursor() as cur:
-                    cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                    execute_prepared(
+                        cur,
+                        "SELECT set_config('lock_timeout', %s, true),"
+                        " set_config('statement_timeout', %s, true)",
+                        [LOCK_TIMEOUT, STATEMENT_TIMEOUT],
+                    )
             yield
     except _Inconsistent as exc:
         _mark_faulty(log_id, str(exc))

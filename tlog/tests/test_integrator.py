@@ -5,11 +5,12 @@ failed round falling back to the row-lock path without losing the entry."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from django.db import connection
 
-from tlog import integrator, services
+from tlog import integrator, services, tasks
 from tlog.core import merkle
 from tlog.invariants import log_check
 from tlog.models import Entry, Log, PendingEntry
@@ -125,3 +126,42 @@ def test_a_shard_frozen_under_the_integrator_sends_the_entry_to_the_new_one():
     assert not Entry.objects.filter(log=old, index__gt=1).exists()
     for log in Log.objects.all():
         assert log_check(log) == []
+
+
+def test_a_round_that_commits_after_its_waiter_gave_up_answers_201_not_409(monkeypatch):
+    """The waiter's hand-off timeout passes while its round is committing (or its answer
+    is lost): the request finds its entry in the log and answers with it."""
+    log = services.log_create(kind=Log.Kind.REKOR)
+    monkeypatch.setattr(services, "HANDOFF_SECONDS", 0.05)
+    answer_late = integrator.LogIntegrator._answer
+
+    def slow_answer(slots, done):
+        time.sleep(0.5)  # the round has committed; its waiter stopped waiting
+        answer_late(slots, done)
+
+    monkeypatch.setattr(integrator.LogIntegrator, "_answer", staticmethod(slow_answer))
+    answer = services.entry_submit_answered(kind="rekor", accepted=accepted(3))
+    assert answer.entry.index == 1 and answer.tiles is None  # read back from the log
+    assert Entry.objects.filter(log=log, leaf_hash=merkle.leaf_hash(b'{"n":3}')).count() == 1
+    assert not PendingEntry.objects.exists()
+
+
+def test_a_waiter_that_gives_up_on_a_slow_round_falls_back_and_logs_once(monkeypatch):
+    """The hand-off times out while the round still holds the log: the request commits a
+    pending copy, waits for the lock, and answers with the entry the round logged; the
+    copy is consumed as a duplicate, never logged twice."""
+    log = services.log_create(kind=Log.Kind.REKOR)
+    monkeypatch.setattr(services, "HANDOFF_SECONDS", 0.05)
+
+    def slow_commit(name: str) -> None:
+        if name == "before_commit" and threading.current_thread().name.startswith("tlog-"):
+            time.sleep(0.5)
+
+    monkeypatch.setattr(services, "_fault_point", slow_commit)
+    answer = services.entry_submit_answered(kind="rekor", accepted=accepted(4))
+    assert answer.entry.index == 1
+    assert tasks.integrate_pending() == 1  # the pending copy, if the waiter left one ...
+    leaf = merkle.leaf_hash(b'{"n":4}')
+    assert Entry.objects.filter(log=log, leaf_hash=leaf).count() == 1  # ... is not logged
+    assert not PendingEntry.objects.exists()
+    assert log_check(Log.objects.get(pk=log.id)) == []
