@@ -279,16 +279,21 @@ def _timed(fn: Any, samples: int) -> dict[str, float]:
     }
 
 
-def _measure(samples: int) -> dict[str, Any]:
+def _measure(samples: int, seed: int = 7) -> dict[str, Any]:
     from django.db import connection
 
     from tlog import rekor, selectors, services
     from tlog.models import Entry
 
     services.pending_vacuum()
+    # Measured in the state autovacuum leaves an insert-only table in (visibility map set,
+    # so the covering indexes answer without heap fetches), not mid-way to it.
+    with connection.cursor() as cur:
+        cur.execute("VACUUM (ANALYZE) tlog_entry")
+        cur.execute("VACUUM (ANALYZE) tlog_searchkey")
     log = selectors.log_active(kind="rekor")
     size = log.tree_size
-    rng = random.Random(7)
+    rng = random.Random(seed)  # which entries, emails and digests are asked for
 
     def inclusion() -> None:
         selectors.inclusion_proof(log, rng.randrange(size), size)
@@ -357,6 +362,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000_000)
     parser.add_argument("--chunk", type=int, default=4096)
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument(
+        "--seed", type=int, default=7, help="another seed asks for other entries (colder reads)"
+    )
     parser.add_argument("--database", default="sigportal_scale")
     parser.add_argument("--data-dir", type=Path, default=Path("var/bench-scale"))
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
@@ -369,7 +377,7 @@ def main() -> None:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     _setup(base, args.database, args.data_dir.resolve())
     load = (_bulk_load if args.bulk else _load)(args.entries, args.chunk)
-    results = {"load": load, **_measure(args.samples)}
+    results = {"load": load, **_measure(args.samples, args.seed)}
     report(results, args.json)
     if not args.keep:
         from django.db import connections
