@@ -17,7 +17,8 @@ The entry is never stored as pending: it is durable only when its round commits,
 request answers only after that. A process that dies first loses entries nobody was told
 were logged (their clients see the connection drop and retry).
 
-Failure: a round that raises (database gone, log faulty), finds the shard frozen, or
+Failure: a round that finds the log faulty answers its waiters that (a 503; nothing of
+theirs is stored). A round that raises otherwise (database gone), finds the shard frozen, or
 outlasts the request's hand-off timeout answers its waiters None. A waiter then first
 looks for its entry in the log (the round may have committed it, its answer lost), and
 otherwise falls back to the pending table and the row-lock path, which integrates the
@@ -37,7 +38,7 @@ from django.db import connection
 
 from tlog import selectors
 from tlog.core import merkle, tiles
-from tlog.errors import DuplicateEntry
+from tlog.errors import DuplicateEntry, LogFaulty
 from tlog.models import Checkpoint, Entry, Log
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class _Slot:
     def __init__(self, item: Pending) -> None:
         self.item = item
         self.ended = False
-        self.answer: Integrated | DuplicateEntry | None = None
+        self.answer: Integrated | DuplicateEntry | LogFaulty | None = None
 
 
 class LogIntegrator:
@@ -76,10 +77,13 @@ class LogIntegrator:
         self._queue: list[_Slot] = []
         self._thread: threading.Thread | None = None
 
-    def submit(self, item: Pending, timeout: float) -> Integrated | DuplicateEntry | None:
+    def submit(
+        self, item: Pending, timeout: float
+    ) -> Integrated | DuplicateEntry | LogFaulty | None:
         """Hand over a verified entry and wait for the round that takes it: the entry
         integrated and covered by the round's checkpoint, or DuplicateEntry (the leaf was
-        logged before, or by another request in the same round), or None when the round
+        logged before, or by another request in the same round), LogFaulty (the log is
+        not served: nothing is stored), or None when the round
         failed, found the shard frozen, or `timeout` passed (the caller falls back)."""
         slot = _Slot(item)
         with self._work:
@@ -121,7 +125,12 @@ class LogIntegrator:
                 )
                 self._answer(slots, done)
                 ok = True
-            except Exception:  # any failure ends these waits; the waiters fall back
+            except LogFaulty as exc:  # the log is not served: say so, do not fall back
+                ok = True
+                logger.error("log %s is faulty; not integrating: %s", self.log_id, exc)
+                for slot in slots:
+                    slot.answer = exc
+            except Exception:  # any other failure ends these waits; the waiters fall back
                 logger.exception("background integration of log %s failed", self.log_id)
                 _close_connection()  # a broken connection is opened afresh next round
             finally:  # whatever happened, no waiter of this round waits on

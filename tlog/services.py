@@ -214,7 +214,7 @@ def entry_submit_answered(*, kind: str, accepted: AcceptedEntry) -> integrator.I
         answer = integrator.for_log(log_id).submit(pending, HANDOFF_SECONDS)
         if isinstance(answer, integrator.Integrated):
             return answer
-        if isinstance(answer, DuplicateEntry):
+        if isinstance(answer, DuplicateEntry | LogFaulty):
             raise answer
         # The round failed, found the shard frozen, or is still running. It may have
         # committed the entry all the same (a timeout, or a COMMIT whose answer was lost):

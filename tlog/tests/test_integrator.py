@@ -13,7 +13,7 @@ from django.db import connection
 from tlog import integrator, services, tasks
 from tlog.core import merkle
 from tlog.invariants import log_check
-from tlog.models import Entry, Log, PendingEntry
+from tlog.models import Entry, Log, PendingEntry, Tile
 from tlog.tests.test_sequencer import InjectedCrash, accepted
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -165,3 +165,19 @@ def test_a_waiter_that_gives_up_on_a_slow_round_falls_back_and_logs_once(monkeyp
     assert Entry.objects.filter(log=log, leaf_hash=leaf).count() == 1  # ... is not logged
     assert not PendingEntry.objects.exists()
     assert log_check(Log.objects.get(pk=log.id)) == []
+
+
+def test_a_faulty_log_answers_503_and_stores_nothing_of_the_upload():
+    """Stored tiles that disagree with the checkpoint stop the log; the uploads handed
+    over then get LogFaulty (a 503), and no pending row is left behind in that log."""
+    log = services.log_create(kind=Log.Kind.REKOR)
+    services.entry_submit_answered(kind="rekor", accepted=accepted(1))
+    tile = Tile.objects.get(log=log, level=0, index=0)
+    tile.hashes = bytes(32) + bytes(tile.hashes)[32:]
+    tile.save()
+    for n in (2, 3):  # the round that finds it, then one on the log already faulty
+        with pytest.raises(services.LogFaulty):
+            services.entry_submit_answered(kind="rekor", accepted=accepted(n))
+    assert "stored tiles give root" in Log.objects.get(pk=log.id).fault
+    assert not PendingEntry.objects.exists()
+    assert Entry.objects.filter(log=log).count() == 2
