@@ -147,7 +147,7 @@ class LogIntegrator:
             return
         for slot in slots:
             leaf = slot.item.leaf_hash
-            if id(slot.item) in done.integrated:
+            if slot.item in done.integrated:
                 assert done.checkpoint is not None
                 slot.answer = Integrated(done.entries[leaf], done.checkpoint, done.tiles)
             else:

@@ -401,7 +401,8 @@ class Round:
 
     log: Log | None = None  # the log as the round found it, None if it did not run
     consumed: int = 0  # pending-table rows taken
-    integrated: set[int] = field(default_factory=set)  # id() of each Pending logged now
+    # The Pending objects logged now (compared by identity: Pending has eq=False).
+    integrated: set[Pending] = field(default_factory=set)
     checkpoint: Checkpoint | None = None
     entries: Mapping[bytes, Entry] = field(default_factory=dict)  # by leaf hash
     tiles: Mapping[tuple[int, int], bytes] = field(default_factory=dict)  # the new edge
@@ -440,7 +441,7 @@ def _integrate_pending_locked(log: Log, handed: Sequence[Pending] = ()) -> Round
     done = _integrate_locked(log, fresh) if fresh else Round()
     done.log = log
     done.consumed = len(pending)
-    done.integrated = {id(p) for p in fresh}
+    done.integrated = set(fresh)
     if pending:
         with connection.cursor() as cur:
             marks = ", ".join(["%s"] * len(pending))

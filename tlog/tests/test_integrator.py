@@ -160,7 +160,7 @@ def test_a_waiter_that_gives_up_on_a_slow_round_falls_back_and_logs_once(monkeyp
     monkeypatch.setattr(services, "_fault_point", slow_commit)
     answer = services.entry_submit_answered(kind="rekor", accepted=accepted(4))
     assert answer.entry.index == 1
-    assert tasks.integrate_pending() == 1  # the pending copy, if the waiter left one ...
+    assert tasks.integrate_pending() == 1  # the pending copy the waiter committed ...
     leaf = merkle.leaf_hash(b'{"n":4}')
     assert Entry.objects.filter(log=log, leaf_hash=leaf).count() == 1  # ... is not logged
     assert not PendingEntry.objects.exists()
