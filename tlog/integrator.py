@@ -169,12 +169,15 @@ def _reader(log: Log, held: Mapping[tuple[int, int], bytes]) -> merkle.SubtreeRe
         have = {
             (lv, ix): held[(lv, ix)]
             for lv, ix, width in wanted
-            if len(held.get((lv, ix), b"")) >= width * tiles.HASH_SIZE
+            if len(held.get((lv, ix), b"")) >= width * merkle.HASH_SIZE
         }
         missing = [w for w in wanted if (w[0], w[1]) not in have]
         return {**have, **selectors.tiles_fetch(log.id, missing)}
 
-    return selectors.subtree_cache(log).reader(tiles.make_tile_reader(fetch))
+    reader: merkle.SubtreeReader = selectors.subtree_cache(log).reader(
+        tiles.make_tile_reader(fetch)
+    )
+    return reader
 
 
 @dataclass(frozen=True)
