@@ -51,6 +51,9 @@ logger = logging.getLogger(__name__)
 _RETRY_PAUSE_SECONDS = 0.5
 # A thread with nothing to do for this long closes its database connection.
 _IDLE_SECONDS = 2.0
+# ... and after this much longer it ends (a frozen shard's thread, or a quiet log's, is
+# not kept for the life of the process); the next hand-off starts a new one.
+_EXIT_SECONDS = 300.0
 
 
 class _Slot:
@@ -115,7 +118,11 @@ class LogIntegrator:
                 # only 5 s for other sessions to leave), outside the lock.
                 _close_connection()
                 with self._work:
-                    self._work.wait_for(lambda: self._queue)
+                    if not self._work.wait_for(lambda: self._queue, _EXIT_SECONDS):
+                        # Under the lock with nothing queued: a later submit sees no
+                        # thread and starts one, so no slot is left without a thread.
+                        self._thread = None
+                        return
             with self._work:
                 slots, self._queue = self._queue, []
             ok = False

@@ -181,3 +181,20 @@ def test_a_faulty_log_answers_503_and_stores_nothing_of_the_upload():
     assert "stored tiles give root" in Log.objects.get(pk=log.id).fault
     assert not PendingEntry.objects.exists()
     assert Entry.objects.filter(log=log).count() == 2
+
+
+def test_an_idle_integrator_thread_ends_and_the_next_upload_starts_a_new_one(monkeypatch):
+    monkeypatch.setattr(integrator, "_IDLE_SECONDS", 0.05)
+    monkeypatch.setattr(integrator, "_EXIT_SECONDS", 0.05)
+    log = services.log_create(kind=Log.Kind.REKOR)
+    first = _submit_all([1])[0]
+    worker = integrator.for_log(log.id)
+    deadline = time.monotonic() + 10
+    while worker._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert worker._thread is None  # the quiet thread ended
+    assert not [t for t in threading.enumerate() if t.name == f"tlog-integrator-{log.id}"]
+    second = _submit_all([2])[0]
+    assert second.tiles is not None  # answered by a new thread's round, not the fallback
+    assert (first.entry.index, second.entry.index) == (1, 2)
+    assert log_check(Log.objects.get(pk=log.id)) == []
