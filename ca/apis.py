@@ -24,6 +24,7 @@ from ca.models import CertificateAuthority, IssuedCertificate, OidcIssuer
 from sigportal import keys
 from sigportal.errors import ApiError
 from sigportal.http import query_int, read_json_body
+from sigportal.schema import int_query
 from tlog import rekor
 from tlog import selectors as tlog_selectors
 from tlog.apis import CompatView
@@ -167,7 +168,7 @@ class CtGetSthApi(CompatView):
 class CtGetSthConsistencyApi(CompatView):
     @extend_schema(
         operation_id="ctGetSthConsistency",
-        parameters=[OpenApiParameter("first", int), OpenApiParameter("second", int)],
+        parameters=[int_query("first", required=True), int_query("second", required=True)],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
@@ -184,7 +185,10 @@ class CtGetSthConsistencyApi(CompatView):
 class CtGetProofByHashApi(CompatView):
     @extend_schema(
         operation_id="ctGetProofByHash",
-        parameters=[OpenApiParameter("hash", str), OpenApiParameter("tree_size", int)],
+        parameters=[
+            OpenApiParameter("hash", str, required=True),
+            int_query("tree_size", required=True, minimum=1),
+        ],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
@@ -234,7 +238,7 @@ def _encoded_chain(authority_id: int, *pems: str) -> bytes:
 class CtGetEntriesApi(CompatView):
     @extend_schema(
         operation_id="ctGetEntries",
-        parameters=[OpenApiParameter("start", int), OpenApiParameter("end", int)],
+        parameters=[int_query("start", required=True), int_query("end", required=True)],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:

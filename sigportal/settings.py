@@ -273,7 +273,7 @@ if _public.scheme == "https":
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "sigportal.schema.SigportalAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "sigportal.errors.api_exception_handler",
@@ -285,7 +285,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "sigportal API",
     "DESCRIPTION": (
-        "Rekor v1-compatible transparency log, C2SP tiles, and (later) Fulcio-compatible CA."
+        "Rekor v1-compatible transparency log, C2SP tiles and RFC 6962 CT log, a "
+        "Fulcio-compatible certificate authority, and projects with their trusted signers."
     ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -32,6 +32,7 @@ from sigportal.http import (
     read_json_body,
     read_json_object,
 )
+from sigportal.schema import int_query
 from tlog import rekor, selectors, services
 from tlog.core import merkle, tiles
 from tlog.kinds import EntryError, accept_proposed_entry
@@ -106,7 +107,12 @@ class LogEntriesApi(RekorView):
             "verification: {inclusionProof, signedEntryTimestamp}}}`. 409 if already logged."
         ),
         request=OpenApiTypes.OBJECT,
-        responses={201: _ENTRY_DOC, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+        responses={
+            201: _ENTRY_DOC,
+            400: OpenApiTypes.OBJECT,
+            409: OpenApiTypes.OBJECT,
+            503: OpenApiTypes.OBJECT,
+        },
     )
     def post(self, request: Request) -> Response:
         proposed = read_json_body(request)
@@ -129,7 +135,7 @@ class LogEntriesApi(RekorView):
     @extend_schema(
         operation_id="getLogEntryByIndex",
         summary="Get an entry by its (global) log index",
-        parameters=[OpenApiParameter("logIndex", int, required=True)],
+        parameters=[int_query("logIndex", required=True)],
         responses={200: _ENTRY_DOC, 404: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
@@ -143,6 +149,13 @@ class LogEntryByUuidApi(RekorView):
     @extend_schema(
         operation_id="getLogEntryByUUID",
         summary="Get an entry by UUID (64 hex leaf hash, or 80 hex with the tree id)",
+        parameters=[
+            OpenApiParameter(
+                "uuid",
+                {"type": "string", "pattern": "^(?:[0-9a-fA-F]{16})?[0-9a-fA-F]{64}$"},
+                OpenApiParameter.PATH,
+            )
+        ],
         responses={200: _ENTRY_DOC, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request, uuid: str) -> Response:
@@ -167,8 +180,9 @@ class LogEntriesRetrieveApi(RekorView):
     @extend_schema(
         operation_id="searchLogQuery",
         summary="Retrieve entries by entryUUIDs, logIndexes or proposed entries",
+        description="Answers a JSON list of entry documents, in the order asked for.",
         request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: {"type": "array", "items": {"type": "object"}}},
     )
     def post(self, request: Request) -> Response:
         query = read_json_object(request, allowed={"entryUUIDs", "logIndexes", "entries"})
@@ -215,8 +229,8 @@ class LogInfoApi(RekorView):
     @extend_schema(
         operation_id="getLogInfo",
         summary="The active shard's signed tree head, and every inactive shard's",
-        parameters=[OpenApiParameter("treeID", str)],
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=[int_query("treeID")],
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
         log = _require_healthy(
@@ -235,8 +249,8 @@ class LogPublicKeyApi(RekorView):
     @extend_schema(
         operation_id="getPublicKey",
         summary="The log's public key (PEM)",
-        parameters=[OpenApiParameter("treeID", str)],
-        responses={(200, "application/x-pem-file"): OpenApiTypes.STR},
+        parameters=[int_query("treeID")],
+        responses={(200, "application/x-pem-file"): OpenApiTypes.STR, 404: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> HttpResponse:
         log = selectors.log_by_tree_id(kind=REKOR, tree_id=_tree_id_param(request))
@@ -251,11 +265,16 @@ class LogProofApi(RekorView):
         operation_id="getLogProof",
         summary="Consistency proof between two tree sizes (RFC 6962)",
         parameters=[
-            OpenApiParameter("firstSize", int),
-            OpenApiParameter("lastSize", int, required=True),
-            OpenApiParameter("treeID", str),
+            int_query("firstSize", minimum=1),
+            int_query("lastSize", required=True, minimum=1),
+            int_query("treeID"),
         ],
-        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+        responses={
+            200: OpenApiTypes.OBJECT,
+            400: OpenApiTypes.OBJECT,
+            404: OpenApiTypes.OBJECT,
+            503: OpenApiTypes.OBJECT,
+        },
     )
     def get(self, request: Request) -> Response:
         log = _require_healthy(
@@ -331,9 +350,9 @@ class IndexRetrieveApi(RekorView):
             "Paginated: `?limit=` (default and maximum SIGPORTAL_SEARCH_PAGE_SIZE) and "
             "`?cursor=`; the next page's URL is in the `Link` header (rel=next)."
         ),
-        parameters=[OpenApiParameter("limit", int), OpenApiParameter("cursor", int)],
+        parameters=[int_query("limit", minimum=1), int_query("cursor")],
         request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: {"type": "array", "items": {"type": "string"}}},
     )
     def post(self, request: Request) -> Response:
         query = read_json_object(
@@ -390,7 +409,7 @@ class TileCheckpointApi(CompatView):
     @extend_schema(
         operation_id="tilesCheckpoint",
         summary="The log's newest checkpoint (C2SP tlog-tiles)",
-        responses={(200, "text/plain"): OpenApiTypes.STR},
+        responses={(200, "text/plain"): OpenApiTypes.STR, 503: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request, tree_id: str) -> HttpResponse:
         checkpoint = rekor.latest_checkpoint_served(_log_by_any_tree_id(tree_id))
@@ -403,7 +422,10 @@ class TileApi(CompatView):
     @extend_schema(
         operation_id="tilesTile",
         summary="A hash tile or an entry bundle (C2SP tlog-tiles)",
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            503: OpenApiTypes.OBJECT,
+        },
     )
     def get(self, request: Request, tree_id: str, path: str) -> HttpResponse:
         log = _require_healthy(_log_by_any_tree_id(tree_id))

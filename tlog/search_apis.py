@@ -52,7 +52,11 @@ class SearchApi(APIView):
         parameters=[
             OpenApiParameter("q", str, required=True),
             OpenApiParameter("cursor", str),
-            OpenApiParameter("limit", int, description=f"1 to {MAX_LIMIT}, default {PAGE_SIZE}"),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                description=f"1 to {MAX_LIMIT}, default {PAGE_SIZE}",
+            ),
         ],
         responses={
             200: inline_serializer(
