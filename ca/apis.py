@@ -24,7 +24,7 @@ from ca.models import CertificateAuthority, IssuedCertificate, OidcIssuer
 from sigportal import keys
 from sigportal.errors import ApiError
 from sigportal.http import query_int, read_json_body
-from sigportal.schema import int_query
+from sigportal.schema import errors, int_query
 from tlog import rekor
 from tlog import selectors as tlog_selectors
 from tlog.apis import CompatView
@@ -45,7 +45,7 @@ class SigningCertApi(CompatView):
             "Answers JSON whatever the Accept header says."
         ),
         request=OpenApiTypes.OBJECT,
-        responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 401: OpenApiTypes.OBJECT},
+        responses={201: OpenApiTypes.OBJECT, **errors(400, 401, 503)},
     )
     def post(self, request: Request) -> Response:
         body = read_json_body(request)
@@ -144,7 +144,7 @@ class CtGetSthApi(CompatView):
     @extend_schema(
         operation_id="ctGetSth",
         summary="RFC 6962 signed tree head",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, **errors(503)},
     )
     def get(self, request: Request) -> Response:
         log = _ct_log()
@@ -169,7 +169,7 @@ class CtGetSthConsistencyApi(CompatView):
     @extend_schema(
         operation_id="ctGetSthConsistency",
         parameters=[int_query("first", required=True), int_query("second", required=True)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, **errors(503)},
     )
     def get(self, request: Request) -> Response:
         log = _ct_log()
@@ -189,7 +189,7 @@ class CtGetProofByHashApi(CompatView):
             OpenApiParameter("hash", str, required=True),
             int_query("tree_size", required=True, minimum=1),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, **errors(404, 503)},
     )
     def get(self, request: Request) -> Response:
         log = _ct_log()
@@ -239,7 +239,7 @@ class CtGetEntriesApi(CompatView):
     @extend_schema(
         operation_id="ctGetEntries",
         parameters=[int_query("start", required=True), int_query("end", required=True)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, **errors(503)},
     )
     def get(self, request: Request) -> Response:
         log = _ct_log()

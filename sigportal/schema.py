@@ -7,7 +7,8 @@ statuses particular to them. A client generated from the schema, or a tester hol
 server to it (schemathesis, in sigportal/tests/test_api_conformance.py), must know the
 rest: any operation may answer 400 (a malformed query or body), one that authenticates
 401, one with permissions 403, one with a path parameter 404, one with a body 413 (the
-request size cap), one with a query 414 (gunicorn's request-line cap).
+request size cap), one with a query or path parameter 414 (gunicorn's request-line cap).
+A view declares what is its own (a 409, a 503) with `errors()`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 
 
 @extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}]})
@@ -39,7 +41,11 @@ _DESCRIPTIONS = {
     "404": "Nothing is found at this path.",
     "413": "The request body is larger than the instance accepts.",
     "409": "The entry or record exists already.",
-    "503": "The log is not served: its stored tiles disagree with its signed checkpoint.",
+    "503": (
+        "Not available now: the log has no checkpoint yet or is faulty (its stored tiles "
+        "disagree with its signed checkpoint), an upload waited too long for integration, "
+        "or the CA or the identity provider could not be reached."
+    ),
     "414": (
         "The request line is longer than the web server accepts (gunicorn: 4,094 bytes); "
         "answered by gunicorn itself, as an HTML page."
@@ -55,17 +61,23 @@ class SigportalAutoSchema(AutoSchema):
         operation: dict[str, Any] | None = super().get_operation(*args, **kwargs)
         if operation is None:
             return None
+        places = {p.get("in") for p in operation.get("parameters", [])}
         statuses = ["400"]
         if getattr(self.view, "authentication_classes", ()):
             statuses.append("401")
-        permissions = getattr(self.view, "permission_classes", ())
-        if any(not issubclass(p, AllowAny) for p in permissions):
+        # Reads are open to all (AllowAny, IsAuthenticatedOrReadOnly; IsAuthenticated
+        # answers a missing token 401): 403 is a write's answer to a caller without the
+        # role. A composed permission (A | B) is an instance, not a class: counted too.
+        permissions = self.view.get_permissions()
+        if self.method not in SAFE_METHODS and any(
+            not isinstance(p, AllowAny) for p in permissions
+        ):
             statuses.append("403")
-        if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+        if "path" in places:
             statuses.append("404")
         if "requestBody" in operation:
             statuses.append("413")
-        if any(p.get("in") == "query" for p in operation.get("parameters", [])):
+        if places & {"path", "query"}:
             statuses.append("414")
         error = self.resolve_serializer(ApiErrorOutput, "response").ref
         responses = operation.setdefault("responses", {})
@@ -74,7 +86,7 @@ class SigportalAutoSchema(AutoSchema):
             if status == "414":
                 answer["content"] = {"text/html": {"schema": {"type": "string"}}}
         for status, answer in responses.items():
-            if int(status) < 400:
+            if not status.isdigit() or int(status) < 400:
                 continue
             answer["description"] = answer.get("description") or _DESCRIPTIONS.get(status, "")
             content = answer.setdefault("content", {})
@@ -83,6 +95,12 @@ class SigportalAutoSchema(AutoSchema):
             if status != "414" and declared in (None, _BARE_OBJECT):
                 content["application/json"] = {"schema": error}
         return operation
+
+
+def errors(*statuses: int) -> dict[int, Any]:
+    """`responses={200: ..., **errors(404, 503)}`: error statuses of the view's own, each
+    given the error shape by SigportalAutoSchema."""
+    return {status: OpenApiTypes.OBJECT for status in statuses}
 
 
 def int_query(

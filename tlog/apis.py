@@ -32,7 +32,7 @@ from sigportal.http import (
     read_json_body,
     read_json_object,
 )
-from sigportal.schema import int_query
+from sigportal.schema import errors, int_query
 from tlog import rekor, selectors, services
 from tlog.core import merkle, tiles
 from tlog.kinds import EntryError, accept_proposed_entry
@@ -136,7 +136,7 @@ class LogEntriesApi(RekorView):
         operation_id="getLogEntryByIndex",
         summary="Get an entry by its (global) log index",
         parameters=[int_query("logIndex", required=True)],
-        responses={200: _ENTRY_DOC, 404: OpenApiTypes.OBJECT},
+        responses={200: _ENTRY_DOC, **errors(404, 503)},
     )
     def get(self, request: Request) -> Response:
         index = query_int(request, "logIndex", required=True)
@@ -156,7 +156,7 @@ class LogEntryByUuidApi(RekorView):
                 OpenApiParameter.PATH,
             )
         ],
-        responses={200: _ENTRY_DOC, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+        responses={200: _ENTRY_DOC, **errors(400, 404, 503)},
     )
     def get(self, request: Request, uuid: str) -> Response:
         try:
@@ -182,7 +182,7 @@ class LogEntriesRetrieveApi(RekorView):
         summary="Retrieve entries by entryUUIDs, logIndexes or proposed entries",
         description="Answers a JSON list of entry documents, in the order asked for.",
         request=OpenApiTypes.OBJECT,
-        responses={200: {"type": "array", "items": {"type": "object"}}},
+        responses={200: {"type": "array", "items": {"type": "object"}}, **errors(503)},
     )
     def post(self, request: Request) -> Response:
         query = read_json_object(request, allowed={"entryUUIDs", "logIndexes", "entries"})
