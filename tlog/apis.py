@@ -387,7 +387,7 @@ class IndexRetrieveApi(RekorView):
             headers["Link"] = (
                 f'</api/v1/index/retrieve?limit={limit}&cursor={page.next_cursor}>; rel="next"'
             )
-        return Response([selectors.entry_uuid(e) for e in page.entries], headers=headers)
+        return Response(page.uuids, headers=headers)
 
 
 def _identity_key(field: str, value: Any) -> tuple[str, str]:
