@@ -7,7 +7,8 @@ to its process's integrator thread, a chunk (default 4,096) per round and checkp
 Signatures are random bytes: verification is the upload path's cost (bench/upload), not
 the sequencer's.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python -m bench.scale \
+    bench/tuned-postgres.sh start /var/tmp/bench-pg 5433   # sized for a large log
+    DATABASE_URL=postgres://postgres@127.0.0.1:5433/postgres python -m bench.scale \
         --entries 10000000 --database sigportal_scale --keep
 
 Resumable: run again with the same --database to continue loading where it stopped.
@@ -137,8 +138,9 @@ def _load(total: int, chunk: int) -> dict[str, float]:
 
 # --- bulk loading (--bulk) ------------------------------------------------------------
 #
-# Loading through the sequencer slows to ~1,300 entries/s past a few million entries on
-# this machine (random-key index maintenance), about two hours for 10 million. --bulk
+# Loading through the sequencer runs at ~5,000 entries/s to 10 million (32 minutes) on a
+# PostgreSQL sized for it (bench/tuned-postgres.sh), but slows to ~1,300/s past a few
+# million on PostgreSQL's defaults (random-key index maintenance). --bulk
 # writes the same rows the integrator would (entries with the same bodies, search keys,
 # tiles from tlog.core, one checkpoint signed by the log's key) with PostgreSQL building
 # the bodies itself and the secondary indexes rebuilt once at the end; `tlog_check`
