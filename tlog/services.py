@@ -61,7 +61,9 @@ def _fault_point(name: str) -> None:
 
 
 logger = logging.getLogger(__name__)
-_process_lock = threading.Lock()
+# Reentrant: a rotation holds it across its transaction, and the genesis entry of the
+# new shard is integrated inside that transaction (log_create -> log_integrate).
+_process_lock = threading.RLock()
 # How long an upload waits for its entry before answering 503 (the entry stays pending
 # and is integrated later; the client may retry and gets a 409 with its location).
 AWAIT_SECONDS = 60.0
@@ -154,8 +156,14 @@ def log_freeze_and_rotate(*, kind: str, actor: str) -> tuple[Log, Log]:
     `_insert_pending`): integrate everything pending, sign a final checkpoint, freeze,
     and create the next shard, so that there is always exactly one active shard and no
     entry is stranded in a frozen one. The frozen shard keeps serving reads and proofs.
+
+    On SQLite the process's integrator guard is taken before the transaction, in the
+    order an integration takes them: otherwise this transaction held SQLite's write lock
+    and waited, for the genesis integration, on the guard that this process's integrator
+    thread held while it waited for that write lock: a 30 s stall ended by the thread's
+    busy timeout failing its round.
     """
-    with transaction.atomic():
+    with _integrator_guard(), transaction.atomic():
         old = Log.objects.select_for_update().get(pk=selectors.log_active(kind=kind).pk)
         while _integrate_pending_locked(old).consumed:
             pass

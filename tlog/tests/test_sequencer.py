@@ -7,6 +7,7 @@ checkpoint signatures, consistency between successive checkpoints).
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 
 from tlog import services, tasks
 from tlog.invariants import log_check
@@ -207,3 +208,35 @@ def test_a_log_locked_too_long_is_a_503_and_the_entry_stays_pending(monkeypatch)
     assert tasks.integrate_pending() == 1
     assert Entry.objects.get(body=b'{"n":7}').index == 1
     assert log_check(Log.objects.get(pk=log.id)) == []
+
+
+def test_a_rotation_on_sqlite_holds_the_integrator_guard_before_its_transaction(
+    rekor_log, monkeypatch
+):
+    """The embedded default's lock order: a rotation takes the process's integrator guard
+    first, as an integration does, so this process's integrator thread waits on the
+    guard, not on SQLite's write lock that the rotation holds (a 30 s stall)."""
+    import threading
+
+    monkeypatch.setattr(settings, "IS_POSTGRES", False)  # the guard SQLite uses
+    seen: list[bool] = []
+    real = services._publish_checkpoint_locked
+
+    def probe(log):
+        # Another thread (as the integrator thread is) cannot take the guard meanwhile.
+        other = threading.Thread(target=lambda: seen.append(_take_and_release()))
+        other.start()
+        other.join(5)
+        return real(log)
+
+    def _take_and_release() -> bool:
+        taken = services._process_lock.acquire(timeout=0.2)
+        if taken:
+            services._process_lock.release()
+        return taken
+
+    monkeypatch.setattr(services, "_publish_checkpoint_locked", probe)
+    old, new = services.log_freeze_and_rotate(kind="rekor", actor="test")
+    assert seen and not any(seen)  # held from before the freeze's first write
+    assert (old.state, new.state) == ("frozen", "active") and new.tree_size == 1
+    assert _take_and_release()  # and given back
