@@ -14,7 +14,13 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
-from sigportal.livetest import ROOT, LiveServer, NeedsPostgres, free_port, start_live_server
+from sigportal.livetest import (
+    ROOT,
+    LiveServer,
+    free_port,
+    live_server_or_skip,
+    start_live_server,
+)
 
 __all__ = ["ROOT", "EntryMaker", "LiveServer", "free_port", "start_live_server"]
 
@@ -59,9 +65,4 @@ def entry_maker() -> EntryMaker:
 @pytest.fixture(scope="session")
 def live_server_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """gunicorn (2 workers x 4 threads) on its own fresh PostgreSQL database."""
-    try:
-        yield from start_live_server(
-            tmp_path_factory.mktemp("live"), extra_env={"SIGPORTAL_DEV_IDP": "true"}
-        )
-    except NeedsPostgres as exc:
-        pytest.skip(str(exc))
+    yield from live_server_or_skip(tmp_path_factory.mktemp("live"))

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -69,6 +70,18 @@ def start_live_server(
     finally:  # whatever happened (init failed, the server never answered, the tests ended)
         with psycopg.connect(_admin_dsn(base), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+def live_server_or_skip(tmp: Path, **kwargs: Any) -> Iterator[LiveServer]:
+    """start_live_server for a pytest fixture: with the development identity provider on,
+    and without PostgreSQL the tests that use it are skipped, saying why."""
+    import pytest  # test support: pytest is there whenever a fixture calls this
+
+    kwargs.setdefault("extra_env", {"SIGPORTAL_DEV_IDP": "true"})
+    try:
+        yield from start_live_server(tmp, **kwargs)
+    except NeedsPostgres as exc:
+        pytest.skip(str(exc))
 
 
 def _serve(

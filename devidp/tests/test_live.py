@@ -17,7 +17,7 @@ import requests
 from sigstore._internal.oidc.oauth import _OAuthFlow
 from sigstore.oidc import Issuer
 
-from sigportal.livetest import LiveServer, NeedsPostgres, start_live_server
+from sigportal.livetest import LiveServer, live_server_or_skip
 
 pytestmark = pytest.mark.live
 
@@ -27,15 +27,7 @@ _original_exit = _OAuthFlow.__exit__
 
 @pytest.fixture(scope="module")
 def idp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    try:
-        yield from start_live_server(
-            tmp_path_factory.mktemp("devidp-live"),
-            workers=1,
-            threads=2,
-            extra_env={"SIGPORTAL_DEV_IDP": "true"},
-        )
-    except NeedsPostgres as exc:
-        pytest.skip(str(exc))
+    yield from live_server_or_skip(tmp_path_factory.mktemp("devidp-live"), workers=1, threads=2)
 
 
 def _person_at_the_browser(url: str) -> bool:

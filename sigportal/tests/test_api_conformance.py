@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sigportal.livetest import LiveServer, NeedsPostgres, start_live_server
+from sigportal.livetest import LiveServer, live_server_or_skip
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -47,15 +47,7 @@ print(services.api_token_create(user=user, name="schemathesis")[1])
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     # A server of its own: the generated writes (projects, signers, revocations) must
     # not reach the database other live tests read.
-    try:
-        yield from start_live_server(
-            tmp_path_factory.mktemp("conformance"),
-            workers=1,
-            threads=4,
-            extra_env={"SIGPORTAL_DEV_IDP": "true"},
-        )
-    except NeedsPostgres as exc:
-        pytest.skip(str(exc))
+    yield from live_server_or_skip(tmp_path_factory.mktemp("conformance"), workers=1, threads=4)
 
 
 def _pinned_schema(server: LiveServer) -> dict:
