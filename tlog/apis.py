@@ -33,7 +33,7 @@ from sigportal.http import (
     read_json_object,
 )
 from sigportal.schema import errors, int_query
-from tlog import rekor, selectors, services
+from tlog import openapi, rekor, selectors, services
 from tlog.core import merkle, tiles
 from tlog.kinds import EntryError, accept_proposed_entry
 from tlog.models import Log
@@ -94,7 +94,7 @@ def _tree_id_param(request: Request) -> int | None:
     return query_int(request, "treeID", required=False)
 
 
-_ENTRY_DOC = OpenApiTypes.OBJECT
+_ENTRY_DOC = openapi.LOG_ENTRY
 
 
 class LogEntriesApi(RekorView):
@@ -182,7 +182,7 @@ class LogEntriesRetrieveApi(RekorView):
         summary="Retrieve entries by entryUUIDs, logIndexes or proposed entries",
         description="Answers a JSON list of entry documents, in the order asked for.",
         request=OpenApiTypes.OBJECT,
-        responses={200: {"type": "array", "items": {"type": "object"}}, **errors(503)},
+        responses={200: {"type": "array", "items": openapi.LOG_ENTRY}, **errors(503)},
     )
     def post(self, request: Request) -> Response:
         query = read_json_object(request, allowed={"entryUUIDs", "logIndexes", "entries"})
@@ -230,7 +230,7 @@ class LogInfoApi(RekorView):
         operation_id="getLogInfo",
         summary="The active shard's signed tree head, and every inactive shard's",
         parameters=[int_query("treeID")],
-        responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
+        responses={200: openapi.LOG_INFO, 404: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
         log = _require_healthy(
@@ -270,7 +270,7 @@ class LogProofApi(RekorView):
             int_query("treeID"),
         ],
         responses={
-            200: OpenApiTypes.OBJECT,
+            200: openapi.CONSISTENCY_PROOF,
             400: OpenApiTypes.OBJECT,
             404: OpenApiTypes.OBJECT,
             503: OpenApiTypes.OBJECT,

@@ -6,6 +6,7 @@ import base64
 import json
 from typing import Any
 
+import jsonschema
 import pytest
 from django.test import Client
 
@@ -60,6 +61,37 @@ def test_get_by_uuid_index_and_retrieve_agree(client, rekor_log, entry_maker):
     )
     assert found.status_code == 200
     assert [next(iter(d)) for d in found.json()] == [uuid, uuid, uuid]
+
+
+def test_answers_match_the_openapi_schema(client, rekor_log, entry_maker):
+    """Real answers (a verified upload, its reads, the tree, a consistency proof, an index
+    search) against the response schemas /api/schema/ publishes for them: the fuzzing in
+    sigportal/tests/test_api_conformance.py cannot forge a signed entry to see a 201."""
+    schema = client.get("/api/schema/?format=json").json()
+
+    def check(response: Any, path: str, method: str = "get") -> None:
+        answers = schema["paths"][path][method]["responses"]
+        wanted = answers[str(response.status_code)]["content"]["application/json"]["schema"]
+        # The components beside it, for its $refs (#/components/schemas/...).
+        jsonschema.validate(response.json(), {**wanted, "components": schema["components"]})
+
+    entry, _ = entry_maker.hashedrekord()
+    created = post_json(client, "/api/v1/log/entries", entry)
+    assert created.status_code == 201
+    check(created, "/api/v1/log/entries", "post")
+    ((uuid, e),) = created.json().items()
+    check(client.get(f"/api/v1/log/entries/{uuid}"), "/api/v1/log/entries/{uuid}")
+    check(client.get(f"/api/v1/log/entries?logIndex={e['logIndex']}"), "/api/v1/log/entries")
+    retrieved = post_json(client, "/api/v1/log/entries/retrieve/", {"entryUUIDs": [uuid]})
+    check(retrieved, "/api/v1/log/entries/retrieve/", "post")
+    check(client.get("/api/v1/log"), "/api/v1/log")
+    check(client.get("/api/v1/log/proof?firstSize=1&lastSize=2"), "/api/v1/log/proof")
+    digest = entry["spec"]["data"]["hash"]["value"]
+    found = post_json(client, "/api/v1/index/retrieve", {"hash": f"sha256:{digest}"})
+    check(found, "/api/v1/index/retrieve", "post")
+    assert found.json() == [uuid]
+    check(post_json(client, "/api/v1/log/entries", entry), "/api/v1/log/entries", "post")  # 409
+    check(client.get("/api/v1/log/entries/" + "0" * 64), "/api/v1/log/entries/{uuid}")  # 404
 
 
 def test_duplicate_is_409_with_location(client, rekor_log, entry_maker):
