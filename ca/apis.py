@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ca import selectors, services, trust
+from ca import openapi, selectors, services, trust
 from ca.models import CertificateAuthority, IssuedCertificate, OidcIssuer
 from sigportal import keys
 from sigportal.errors import ApiError
@@ -45,7 +45,7 @@ class SigningCertApi(CompatView):
             "Answers JSON whatever the Accept header says."
         ),
         request=OpenApiTypes.OBJECT,
-        responses={201: OpenApiTypes.OBJECT, **errors(400, 401, 503)},
+        responses={201: openapi.SIGNING_CERT, **errors(400, 401, 503)},
     )
     def post(self, request: Request) -> Response:
         body = read_json_body(request)
@@ -72,7 +72,7 @@ class TrustBundleApi(CompatView):
     @extend_schema(
         operation_id="getTrustBundle",
         summary="The CA chains (intermediate, root) as PEM, active first",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: openapi.TRUST_BUNDLE},
     )
     def get(self, request: Request) -> Response:
         return Response({"chains": [{"certificates": chain} for chain in _chains()]})
@@ -82,7 +82,7 @@ class ConfigurationApi(CompatView):
     @extend_schema(
         operation_id="getConfiguration",
         summary="The OIDC issuers this CA accepts",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: openapi.CONFIGURATION},
     )
     def get(self, request: Request) -> Response:
         issuers = [
@@ -144,7 +144,7 @@ class CtGetSthApi(CompatView):
     @extend_schema(
         operation_id="ctGetSth",
         summary="RFC 6962 signed tree head",
-        responses={200: OpenApiTypes.OBJECT, **errors(503)},
+        responses={200: openapi.STH, **errors(503)},
     )
     def get(self, request: Request) -> Response:
         log = _ct_log()
@@ -169,7 +169,7 @@ class CtGetSthConsistencyApi(CompatView):
     @extend_schema(
         operation_id="ctGetSthConsistency",
         parameters=[int_query("first", required=True), int_query("second", required=True)],
-        responses={200: OpenApiTypes.OBJECT, **errors(503)},
+        responses={200: openapi.STH_CONSISTENCY, **errors(503)},
     )
     def get(self, request: Request) -> Response:
         log = _ct_log()
@@ -189,7 +189,7 @@ class CtGetProofByHashApi(CompatView):
             OpenApiParameter("hash", str, required=True),
             int_query("tree_size", required=True, minimum=1),
         ],
-        responses={200: OpenApiTypes.OBJECT, **errors(404, 503)},
+        responses={200: openapi.PROOF_BY_HASH, **errors(404, 503)},
     )
     def get(self, request: Request) -> Response:
         log = _ct_log()
@@ -239,7 +239,7 @@ class CtGetEntriesApi(CompatView):
     @extend_schema(
         operation_id="ctGetEntries",
         parameters=[int_query("start", required=True), int_query("end", required=True)],
-        responses={200: OpenApiTypes.OBJECT, **errors(503)},
+        responses={200: openapi.ENTRIES, **errors(503)},
     )
     def get(self, request: Request) -> Response:
         log = _ct_log()
@@ -270,7 +270,7 @@ class CtGetRootsApi(CompatView):
     @extend_schema(
         operation_id="ctGetRoots",
         summary="The roots this CT log accepts",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: openapi.ROOTS},
     )
     def get(self, request: Request) -> Response:
         roots = {

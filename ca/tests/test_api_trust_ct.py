@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from ca import services as ca_services
 from ca.tests.test_api_signing import csr_body, post
+from sigportal.tests.openapi_check import answer_checker
 from tlog.core import merkle
 from tlog.models import Log
 
@@ -63,6 +64,13 @@ def test_ct_read_api(client, ca_instance, leaf_key):
     for _ in range(3):
         r = post(client, csr_body(leaf_key), ca_instance.token())
         leaves.append(r.json()["signedCertificateEmbeddedSct"]["chain"]["certificates"][0])
+    check = answer_checker(client)  # every answer below has the shape /api/schema/ says
+    check(r, "/api/v2/signingCert", "post")
+    for path in ["/api/v2/trustBundle", "/api/v2/configuration", "/ct/v1/get-sth"]:
+        check(client.get(path), path)
+    check(client.get("/ct/v1/get-entries?start=0&end=10"), "/ct/v1/get-entries")
+    check(client.get("/ct/v1/get-sth-consistency?first=1&second=3"), "/ct/v1/get-sth-consistency")
+    check(client.get("/ct/v1/get-roots"), "/ct/v1/get-roots")
     sth = client.get("/ct/v1/get-sth").json()
     assert sth["tree_size"] == 3
     signed = struct.pack(">BBQQ", 0, 1, sth["timestamp"], 3) + base64.b64decode(
@@ -85,10 +93,12 @@ def test_ct_read_api(client, ca_instance, leaf_key):
     leaf = x509.load_pem_x509_certificate(leaves[1].encode())
     assert precert.serial_number == leaf.serial_number
     leaf_hash = merkle.leaf_hash(base64.b64decode(entries[1]["leaf_input"]))
-    proof = client.get(
+    answer = client.get(
         "/ct/v1/get-proof-by-hash",
         {"hash": base64.b64encode(leaf_hash).decode(), "tree_size": 3},
-    ).json()
+    )
+    check(answer, "/ct/v1/get-proof-by-hash")
+    proof = answer.json()
     merkle.verify_inclusion(
         leaf_hash,
         proof["leaf_index"],
