@@ -25,10 +25,11 @@ from accounts import serializers as s
 from accounts.authentication import AUTHENTICATION_CLASSES
 from accounts.errors import AccountsError
 from sigportal.errors import ApiError
+from sigportal.schema import errors
 
 
 def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(s.ErrorOutput) for code in statuses}
+    return errors(*statuses, shape=s.ErrorOutput)
 
 
 _WRITE_ERRORS = _errors(400, 401, 403, 404, 409)

@@ -27,6 +27,7 @@ from accounts.errors import AccountsError
 from accounts.serializers import ErrorOutput
 from sigportal.errors import ApiError
 from sigportal.http import read_json_object
+from sigportal.schema import errors
 
 #: A bundle is a few KiB; the rest of the budget is for a small inline artifact.
 MAX_VERIFY_BODY = 1024 * 1024
@@ -75,7 +76,7 @@ class PolicyVerdictOutput(serializers.Serializer):
 
 
 def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorOutput) for code in statuses}
+    return errors(*statuses, shape=ErrorOutput)
 
 
 # --- verify -----------------------------------------------------------------------------------

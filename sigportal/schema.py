@@ -16,8 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 
@@ -39,24 +38,23 @@ _DESCRIPTIONS = {
     "401": "The credentials sent are missing, malformed, expired or revoked.",
     "403": "The caller may not do this.",
     "404": "Nothing is found at this path.",
-    "413": "The request body is larger than the instance accepts.",
     "409": "The entry or record exists already.",
+    "413": "The request body is larger than the instance accepts.",
+    "414": (
+        "The request line is longer than the web server accepts (gunicorn: 4,094 bytes); "
+        "answered by gunicorn itself, as an HTML page."
+    ),
     "503": (
         "Not available now: the log has no checkpoint yet or is faulty (its stored tiles "
         "disagree with its signed checkpoint), an upload waited too long for integration, "
         "or the CA or the identity provider could not be reached."
     ),
-    "414": (
-        "The request line is longer than the web server accepts (gunicorn: 4,094 bytes); "
-        "answered by gunicorn itself, as an HTML page."
-    ),
 }
 
 
-_BARE_OBJECT = {"type": "object", "additionalProperties": {}}
-
-
 class SigportalAutoSchema(AutoSchema):
+    """Adds to each operation the error statuses it can give and does not declare."""
+
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         operation: dict[str, Any] | None = super().get_operation(*args, **kwargs)
         if operation is None:
@@ -82,25 +80,22 @@ class SigportalAutoSchema(AutoSchema):
         error = self.resolve_serializer(ApiErrorOutput, "response").ref
         responses = operation.setdefault("responses", {})
         for status in statuses:
-            answer = responses.setdefault(status, {})
-            if status == "414":
-                answer["content"] = {"text/html": {"schema": {"type": "string"}}}
-        for status, answer in responses.items():
-            if not status.isdigit() or int(status) < 400:
+            if status in responses:  # the view's own declaration (errors()) stands
                 continue
-            answer["description"] = answer.get("description") or _DESCRIPTIONS.get(status, "")
-            content = answer.setdefault("content", {})
-            # An error a view declared as a bare object (or not at all) is the error shape.
-            declared = content.get("application/json", {}).get("schema")
-            if status != "414" and declared in (None, _BARE_OBJECT):
-                content["application/json"] = {"schema": error}
+            body = {"text/html": {"schema": {"type": "string"}}} if status == "414" else None
+            responses[status] = {"content": body or {"application/json": {"schema": error}}}
+        for status, answer in responses.items():
+            if status.isdigit() and int(status) >= 400 and not answer.get("description"):
+                answer["description"] = _DESCRIPTIONS.get(status, "")
         return operation
 
 
-def errors(*statuses: int) -> dict[int, Any]:
-    """`responses={200: ..., **errors(404, 503)}`: error statuses of the view's own, each
-    given the error shape by SigportalAutoSchema."""
-    return {status: OpenApiTypes.OBJECT for status in statuses}
+def errors(
+    *statuses: int, shape: type[serializers.Serializer] = ApiErrorOutput
+) -> dict[int, OpenApiResponse]:
+    """`responses={200: ..., **errors(404, 503)}`: error statuses of the view's own, with
+    the error body (`shape`: the accounts API names its own, whose code is a string)."""
+    return {status: OpenApiResponse(shape) for status in statuses}
 
 
 def int_query(

@@ -107,12 +107,7 @@ class LogEntriesApi(RekorView):
             "verification: {inclusionProof, signedEntryTimestamp}}}`. 409 if already logged."
         ),
         request=OpenApiTypes.OBJECT,
-        responses={
-            201: _ENTRY_DOC,
-            400: OpenApiTypes.OBJECT,
-            409: OpenApiTypes.OBJECT,
-            503: OpenApiTypes.OBJECT,
-        },
+        responses={201: _ENTRY_DOC, **errors(400, 409, 503)},
     )
     def post(self, request: Request) -> Response:
         proposed = read_json_body(request)
@@ -230,7 +225,7 @@ class LogInfoApi(RekorView):
         operation_id="getLogInfo",
         summary="The active shard's signed tree head, and every inactive shard's",
         parameters=[int_query("treeID")],
-        responses={200: openapi.LOG_INFO, 404: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
+        responses={200: openapi.LOG_INFO, **errors(404, 503)},
     )
     def get(self, request: Request) -> Response:
         log = _require_healthy(
@@ -250,7 +245,7 @@ class LogPublicKeyApi(RekorView):
         operation_id="getPublicKey",
         summary="The log's public key (PEM)",
         parameters=[int_query("treeID")],
-        responses={(200, "application/x-pem-file"): OpenApiTypes.STR, 404: OpenApiTypes.OBJECT},
+        responses={(200, "application/x-pem-file"): OpenApiTypes.STR, **errors(404)},
     )
     def get(self, request: Request) -> HttpResponse:
         log = selectors.log_by_tree_id(kind=REKOR, tree_id=_tree_id_param(request))
@@ -269,12 +264,7 @@ class LogProofApi(RekorView):
             int_query("lastSize", required=True, minimum=1),
             int_query("treeID"),
         ],
-        responses={
-            200: openapi.CONSISTENCY_PROOF,
-            400: OpenApiTypes.OBJECT,
-            404: OpenApiTypes.OBJECT,
-            503: OpenApiTypes.OBJECT,
-        },
+        responses={200: openapi.CONSISTENCY_PROOF, **errors(400, 404, 503)},
     )
     def get(self, request: Request) -> Response:
         log = _require_healthy(
@@ -409,7 +399,7 @@ class TileCheckpointApi(CompatView):
     @extend_schema(
         operation_id="tilesCheckpoint",
         summary="The log's newest checkpoint (C2SP tlog-tiles)",
-        responses={(200, "text/plain"): OpenApiTypes.STR, 503: OpenApiTypes.OBJECT},
+        responses={(200, "text/plain"): OpenApiTypes.STR, **errors(503)},
     )
     def get(self, request: Request, tree_id: str) -> HttpResponse:
         checkpoint = rekor.latest_checkpoint_served(_log_by_any_tree_id(tree_id))
@@ -424,7 +414,7 @@ class TileApi(CompatView):
         summary="A hash tile or an entry bundle (C2SP tlog-tiles)",
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
-            503: OpenApiTypes.OBJECT,
+            **errors(503),
         },
     )
     def get(self, request: Request, tree_id: str, path: str) -> HttpResponse:
